@@ -1,0 +1,4 @@
+import { mutatePod } from '../lib/policies/mutate';
+import { configuredHandler } from '../lib/setup';
+
+export const handler = configuredHandler('mutate', mutatePod);

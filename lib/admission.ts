@@ -1,0 +1,144 @@
+/**
+ * AdmissionReview parsing and response builders (`admission.k8s.io/v1` and `v1beta1`).
+ * Parsing checks exactly what the handlers rely on and names the first defect found.
+ */
+import { badRequest } from './status';
+import { type JsonObject, isObject } from './json';
+
+export const ADMISSION_API_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'] as const;
+export type AdmissionApiVersion = (typeof ADMISSION_API_VERSIONS)[number];
+
+export interface GroupVersionKind {
+  group: string;
+  version: string;
+  kind: string;
+}
+
+export interface GroupVersionResource {
+  group: string;
+  version: string;
+  resource: string;
+}
+
+export interface AdmissionRequest {
+  uid: string;
+  kind?: GroupVersionKind;
+  resource?: GroupVersionResource;
+  subResource?: string;
+  name?: string;
+  namespace?: string;
+  operation?: string;
+  userInfo?: JsonObject;
+  object?: JsonObject | null;
+  oldObject?: JsonObject | null;
+  dryRun?: boolean;
+  options?: JsonObject | null;
+}
+
+export interface AdmissionReview {
+  apiVersion: AdmissionApiVersion;
+  kind: 'AdmissionReview';
+  request: AdmissionRequest;
+}
+
+export interface AdmissionResponse {
+  uid: string;
+  allowed: boolean;
+  status?: { code: number; message: string };
+  patchType?: 'JSONPatch';
+  patch?: string;
+  warnings?: string[];
+  auditAnnotations?: Record<string, string>;
+}
+
+export interface AdmissionReviewResponse {
+  apiVersion: AdmissionApiVersion;
+  kind: 'AdmissionReview';
+  response: AdmissionResponse;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return `a ${typeof value}`;
+}
+
+function expectString(request: JsonObject, name: string): void {
+  const value = request[name];
+  if (value !== undefined && typeof value !== 'string') {
+    throw badRequest(`request.${name} must be a string, got ${describe(value)}`);
+  }
+}
+
+function expectObjectOrNull(request: JsonObject, name: string): void {
+  const value = request[name];
+  if (value !== undefined && value !== null && !isObject(value)) {
+    throw badRequest(`request.${name} must be an object or null, got ${describe(value)}`);
+  }
+}
+
+function expectStringFields(request: JsonObject, name: string, fields: readonly string[]): void {
+  const value = request[name];
+  if (value === undefined) return;
+  if (!isObject(value)) throw badRequest(`request.${name} must be an object, got ${describe(value)}`);
+  for (const key of fields) {
+    if (value[key] !== undefined && typeof value[key] !== 'string') {
+      throw badRequest(`request.${name}.${key} must be a string, got ${describe(value[key])}`);
+    }
+  }
+}
+
+/** Parses a request body into an AdmissionReview, or throws a 400 naming what is wrong. */
+export function parseAdmissionReview(body: string): AdmissionReview {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch (error) {
+    throw badRequest(`request body is not valid JSON: ${(error as Error).message}`);
+  }
+  if (!isObject(parsed)) throw badRequest(`request body must be a JSON object, got ${describe(parsed)}`);
+  if (parsed.kind !== 'AdmissionReview') {
+    throw badRequest(`kind must be "AdmissionReview", got ${JSON.stringify(parsed.kind) ?? 'nothing'}`);
+  }
+  if (!ADMISSION_API_VERSIONS.includes(parsed.apiVersion as AdmissionApiVersion)) {
+    throw badRequest(
+      `apiVersion must be one of ${ADMISSION_API_VERSIONS.join(', ')}, got ${JSON.stringify(parsed.apiVersion) ?? 'nothing'}`,
+    );
+  }
+  const request = parsed.request;
+  if (!isObject(request)) throw badRequest(`request must be an object, got ${describe(request)}`);
+  if (typeof request.uid !== 'string' || request.uid === '') {
+    throw badRequest('request.uid is missing: it must be a non-empty string');
+  }
+  for (const name of ['subResource', 'name', 'namespace', 'operation']) expectString(request, name);
+  expectStringFields(request, 'kind', ['group', 'version', 'kind']);
+  expectStringFields(request, 'resource', ['group', 'version', 'resource']);
+  expectObjectOrNull(request, 'object');
+  expectObjectOrNull(request, 'oldObject');
+  expectObjectOrNull(request, 'options');
+  if (request.userInfo !== undefined && !isObject(request.userInfo)) {
+    throw badRequest(`request.userInfo must be an object, got ${describe(request.userInfo)}`);
+  }
+  if (request.dryRun !== undefined && typeof request.dryRun !== 'boolean') {
+    throw badRequest(`request.dryRun must be a boolean, got ${describe(request.dryRun)}`);
+  }
+  return parsed as unknown as AdmissionReview;
+}
+
+/** Wraps a response in an AdmissionReview of the request's apiVersion. */
+export function reviewResponse(review: AdmissionReview, response: AdmissionResponse): AdmissionReviewResponse {
+  return { apiVersion: review.apiVersion, kind: 'AdmissionReview', response };
+}
+
+export function allowed(uid: string, warnings?: readonly string[]): AdmissionResponse {
+  return { uid, allowed: true, ...(warnings?.length ? { warnings: [...warnings] } : {}) };
+}
+
+export function denied(uid: string, message: string, code = 403): AdmissionResponse {
+  return { uid, allowed: false, status: { code, message } };
+}
+
+/** An allowed response carrying an already encoded (base64) JSON Patch. */
+export function patched(uid: string, encodedPatch: string, warnings?: readonly string[]): AdmissionResponse {
+  return { ...allowed(uid, warnings), patchType: 'JSONPatch', patch: encodedPatch };
+}

@@ -1,0 +1,166 @@
+/**
+ * Caller authentication by a secret path segment, checked against a token kept
+ * in Secrets Manager (design: "Routes and caller authentication").
+ *
+ * - The secret is cached for `ttlMs`; both its AWSCURRENT and AWSPREVIOUS
+ *   versions are accepted, so rotation never locks out a cluster.
+ * - While Secrets Manager fails, a cached value keeps serving and a refresh is
+ *   tried at most every RETRY_AFTER_FAILURE_MS; with nothing cached the request
+ *   fails closed with 503.
+ * - A token matching neither version triggers one refresh, at most every
+ *   MISMATCH_REFRESH_MS, so a cluster switched to a new token gets in quickly.
+ * - Comparison is constant-time and the token is never logged.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { isObject } from './json';
+import type { LogSink } from './log';
+import { HttpError } from './status';
+import type { Authenticate, Caller } from './webhook';
+
+export const RETRY_AFTER_FAILURE_MS = 10_000;
+export const MISMATCH_REFRESH_MS = 30_000;
+
+export type VersionStage = 'AWSCURRENT' | 'AWSPREVIOUS';
+
+/** Reads one version of the secret; resolves undefined where that version does not exist. */
+export type FetchSecretVersion = (stage: VersionStage, budgetMs: number) => Promise<string | undefined>;
+
+interface TokenEntry {
+  cluster: string | undefined;
+  digest: Buffer;
+}
+
+export interface CallerAuthOptions {
+  fetchVersion: FetchSecretVersion;
+  ttlMs: number;
+  log: LogSink;
+  now?: () => number;
+}
+
+const digestOf = (token: string): Buffer => createHash('sha256').update(token, 'utf8').digest();
+
+/**
+ * The tokens in one secret value: a plain string, `{"token": "..."}`, or
+ * `{"tokens": {"<cluster>": "<token>"}}`. Throws on anything else, without
+ * quoting the value.
+ */
+export function tokensFromSecret(secret: string): TokenEntry[] {
+  const text = secret.trim();
+  if (text === '') throw new Error('the secret is empty');
+  if (!text.startsWith('{')) return [{ cluster: undefined, digest: digestOf(text) }];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new Error('the secret starts with "{" but is not valid JSON');
+  }
+  if (isObject(parsed) && typeof parsed.token === 'string' && parsed.token !== '') {
+    return [{ cluster: undefined, digest: digestOf(parsed.token) }];
+  }
+  if (isObject(parsed) && isObject(parsed.tokens)) {
+    const entries = Object.entries(parsed.tokens);
+    if (entries.length > 0 && entries.every(([, token]) => typeof token === 'string' && token !== '')) {
+      return entries.map(([cluster, token]) => ({ cluster, digest: digestOf(token as string) }));
+    }
+  }
+  throw new Error('the secret JSON must be {"token": "..."} or {"tokens": {"<cluster>": "<token>"}} with non-empty strings');
+}
+
+/** Compares against every entry, without stopping early, so timing does not tell which matched. */
+function findCaller(token: string, entries: readonly TokenEntry[]): Caller | undefined {
+  const candidate = digestOf(token);
+  let match: Caller | undefined;
+  for (const entry of entries) {
+    if (timingSafeEqual(candidate, entry.digest) && match === undefined) {
+      match = entry.cluster === undefined ? {} : { cluster: entry.cluster };
+    }
+  }
+  return match;
+}
+
+export function createCallerAuth({ fetchVersion, ttlMs, log, now = Date.now }: CallerAuthOptions): Authenticate {
+  let cached: { entries: TokenEntry[]; fetchedAt: number } | undefined;
+  let lastFailureAt = Number.NEGATIVE_INFINITY;
+  let lastMismatchRefreshAt = Number.NEGATIVE_INFINITY;
+  let inFlight: Promise<TokenEntry[]> | undefined;
+
+  async function fetchEntries(budgetMs: number): Promise<TokenEntry[]> {
+    const [current, previous] = await Promise.all([
+      fetchVersion('AWSCURRENT', budgetMs),
+      fetchVersion('AWSPREVIOUS', budgetMs),
+    ]);
+    if (current === undefined) throw new Error('the secret has no AWSCURRENT version');
+    const entries = tokensFromSecret(current);
+    if (previous !== undefined) {
+      try {
+        entries.push(...tokensFromSecret(previous));
+      } catch {
+        // A malformed previous version must not block the current one.
+      }
+    }
+    return entries;
+  }
+
+  /** Refreshes the cache once for all concurrent callers; serves the stale value if that fails. */
+  async function refresh(budgetMs: number): Promise<TokenEntry[]> {
+    if (!inFlight) {
+      inFlight = fetchEntries(budgetMs)
+        .then((entries) => {
+          cached = { entries, fetchedAt: now() };
+          return entries;
+        })
+        .finally(() => {
+          inFlight = undefined;
+        });
+    }
+    try {
+      return await inFlight;
+    } catch (error) {
+      lastFailureAt = now();
+      log({
+        level: 'WARN',
+        message: cached ? 'token secret refresh failed; serving the cached value' : 'token secret could not be read',
+        error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+      });
+      if (cached) return cached.entries;
+      throw new HttpError(503, 'the webhook cannot check its caller right now; try again');
+    }
+  }
+
+  async function entriesFor(budgetMs: number): Promise<TokenEntry[]> {
+    const time = now();
+    if (cached && time - cached.fetchedAt < ttlMs) return cached.entries;
+    if (time - lastFailureAt < RETRY_AFTER_FAILURE_MS) {
+      if (cached) return cached.entries;
+      throw new HttpError(503, 'the webhook cannot check its caller right now; try again');
+    }
+    return refresh(budgetMs);
+  }
+
+  return async (token, budgetMs) => {
+    if (token === undefined) throw new HttpError(403, 'a caller token is required in the webhook path');
+    const fetchedBefore = cached?.fetchedAt;
+    const caller = findCaller(token, await entriesFor(budgetMs));
+    if (caller) return caller;
+    const time = now();
+    const justFetched = cached !== undefined && cached.fetchedAt !== fetchedBefore;
+    if (!justFetched && time - lastMismatchRefreshAt >= MISMATCH_REFRESH_MS && time - lastFailureAt >= RETRY_AFTER_FAILURE_MS) {
+      lastMismatchRefreshAt = time;
+      const retried = findCaller(token, await refresh(budgetMs));
+      if (retried) return retried;
+    }
+    throw new HttpError(403, 'the caller token is not valid');
+  };
+}
+
+/** Authentication switched off (no secret configured): warns once, then lets every caller in. */
+export function createOpenAuth(log: LogSink): Authenticate {
+  let warned = false;
+  return async () => {
+    if (!warned) {
+      warned = true;
+      log({ level: 'WARN', message: 'WEBHOOK_TOKEN_SECRET_ID is not set: caller authentication is off' });
+    }
+    return {};
+  };
+}

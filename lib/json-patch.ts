@@ -1,0 +1,79 @@
+/**
+ * JSON Patch (RFC 6902) builders. Each builder looks at the current value and
+ * returns only the operations needed, so a second pass over a patched object
+ * yields none. Paths are JSON Pointers (RFC 6901) built from unescaped segments.
+ */
+import { type Operation, applyPatch } from 'fast-json-patch';
+import type { JsonObject } from './json';
+
+export type { Operation };
+
+export type PointerSegment = string | number;
+
+/** Escapes one reference token: `~` becomes `~0` and `/` becomes `~1`. */
+export function escapePointerSegment(segment: PointerSegment): string {
+  return String(segment).replaceAll('~', '~0').replaceAll('/', '~1');
+}
+
+export function pointer(segments: readonly PointerSegment[]): string {
+  return segments.map((segment) => `/${escapePointerSegment(segment)}`).join('');
+}
+
+/** Adds `value` where nothing is set yet. */
+export function addIfAbsent(path: readonly PointerSegment[], current: unknown, value: unknown): Operation[] {
+  return current === undefined ? [{ op: 'add', path: pointer(path), value }] : [];
+}
+
+/** Sets `value` where the current value is missing, null or the empty string. */
+export function fillIfEmpty(path: readonly PointerSegment[], current: unknown, value: unknown): Operation[] {
+  return current === undefined || current === null || current === '' ? [{ op: 'add', path: pointer(path), value }] : [];
+}
+
+/** Sets `value` unless it is already exactly that (`add` replaces an existing member). */
+export function setValue(path: readonly PointerSegment[], current: unknown, value: unknown): Operation[] {
+  return current === value ? [] : [{ op: 'add', path: pointer(path), value }];
+}
+
+/**
+ * Appends items to an array, creating the array when it is missing or null.
+ * Returns no operations when the current value is some other type, since
+ * appending to it could not apply.
+ */
+export function createOrAppend(path: readonly PointerSegment[], current: unknown, items: readonly unknown[]): Operation[] {
+  if (items.length === 0) return [];
+  if (current === undefined || current === null) return [{ op: 'add', path: pointer(path), value: [...items] }];
+  if (!Array.isArray(current)) return [];
+  const end = pointer([...path, '-']);
+  return items.map((value) => ({ op: 'add', path: end, value }));
+}
+
+/** Like `createOrAppend`, but skips items whose key is already present (and duplicates among the items). */
+export function appendUnique<T>(
+  path: readonly PointerSegment[],
+  current: unknown,
+  items: readonly T[],
+  keyOf: (item: unknown) => unknown,
+): Operation[] {
+  const present = new Set(Array.isArray(current) ? current.map(keyOf) : []);
+  const missing: T[] = [];
+  for (const item of items) {
+    const key = keyOf(item);
+    if (!present.has(key)) {
+      present.add(key);
+      missing.push(item);
+    }
+  }
+  return createOrAppend(path, current, missing);
+}
+
+export function encodePatch(operations: readonly Operation[]): string {
+  return Buffer.from(JSON.stringify(operations)).toString('base64');
+}
+
+/**
+ * Throws when the operations do not apply to `document`; the document itself is
+ * left untouched. Returns the patched copy.
+ */
+export function applyChecked(document: JsonObject, operations: readonly Operation[]): JsonObject {
+  return applyPatch(document, operations as Operation[], true, false).newDocument;
+}

@@ -1,0 +1,107 @@
+/**
+ * The `validate` policy: every image of a Pod or a workload's pod template
+ * must come from an allowed registry. On UPDATE only images the old object did
+ * not already have are judged, so a legacy object can still be relabelled.
+ */
+import type { AdmissionRequest } from '../admission';
+import type { Config } from '../config';
+import { formatRegistryRule, isAllowedImage, parseImageReference } from '../image-reference';
+import { type JsonObject, isObject } from '../json';
+import { CONTAINER_LISTS, containersOf, podSpecOf, podSpecPath } from '../pod-spec';
+import { type Decision, allow, deny, requestKind, requestNamespace } from './decision';
+
+/** Messages are cut near this length, with a count of what was left out. */
+const MESSAGE_LIMIT = 1024;
+/** The API server truncates longer warnings; it keeps at most a few of them. */
+const WARNING_LIMIT = 119;
+/** One container's description, cut so that an absurd image string cannot fill the message. */
+const PART_LIMIT = 300;
+const MAX_WARNINGS = 10;
+
+function truncate(text: string, limit: number): string {
+  return text.length <= limit ? text : `${text.slice(0, limit - 3)}...`;
+}
+
+function imagesOf(spec: JsonObject | undefined): Set<unknown> {
+  return new Set(containersOf(spec).map((entry) => entry.container.image));
+}
+
+/** Describes container lists that are not arrays of objects; the API server never sends these. */
+function malformedLists(spec: JsonObject): string[] {
+  return CONTAINER_LISTS.flatMap(({ field }) => {
+    const list = Object.hasOwn(spec, field) ? spec[field] : undefined;
+    if (list === undefined || list === null) return [];
+    if (!Array.isArray(list)) return [`${field} must be a list`];
+    return list.some((item) => !isObject(item)) ? [`${field} must contain only objects`] : [];
+  });
+}
+
+/** One description per container whose image is not allowed. */
+function violations(spec: JsonObject, oldImages: ReadonlySet<unknown>, config: Config): string[] {
+  const found: string[] = [];
+  for (const { label, name, container } of containersOf(spec)) {
+    const image = container.image;
+    if (oldImages.has(image)) continue;
+    const who = `${label} "${name}"`;
+    if (typeof image !== 'string') {
+      found.push(image === undefined || image === null ? `${who} has no image` : `${who} has an image that is not a string`);
+      continue;
+    }
+    const parsed = parseImageReference(image);
+    if (!parsed.ok) found.push(`${who} uses ${JSON.stringify(image)} (${parsed.reason})`);
+    else if (!isAllowedImage(parsed.reference, config.allowedRegistries)) found.push(`${who} uses ${JSON.stringify(image)}`);
+  }
+  return found;
+}
+
+/** Joins the parts with "; " until the text would pass `limit`, then counts the rest. */
+function joinBounded(parts: readonly string[], limit: number): string {
+  const [first = '', ...rest] = parts.map((part) => truncate(part, PART_LIMIT));
+  let text = first;
+  for (const [index, part] of rest.entries()) {
+    const next = `${text}; ${part}`;
+    if (next.length > limit) return `${text}; and ${rest.length - index} more`;
+    text = next;
+  }
+  return text;
+}
+
+function warningsFor(sentence: string, found: readonly string[]): string[] {
+  const room = MAX_WARNINGS - 1;
+  const shown = found.length <= room ? found : found.slice(0, room - 1);
+  const warnings = [sentence, ...shown].map((text) => truncate(text, WARNING_LIMIT));
+  if (shown.length < found.length) warnings.push(`and ${found.length - shown.length} more containers with images not allowed`);
+  return warnings;
+}
+
+export function validateImages(request: AdmissionRequest, config: Config): Decision {
+  if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') return allow();
+  const namespace = requestNamespace(request);
+  if (namespace !== undefined && config.exemptNamespaces.has(namespace)) return allow();
+  const { group, kind } = requestKind(request);
+  const path = podSpecPath(group, kind);
+  if (!path) return allow();
+  const isPod = group === '' && kind === 'Pod';
+  if (request.subResource && !(isPod && request.subResource === 'ephemeralcontainers')) return allow();
+
+  if (!isObject(request.object)) return deny(`request.object is missing: there is no ${kind} to check`);
+  const spec = podSpecOf(request.object, path);
+  if (!spec) return allow();
+  const malformed = malformedLists(spec);
+  if (malformed.length > 0) return deny(`Invalid ${kind}: ${path.join('.')}.${malformed.join('; ')}`);
+
+  const oldImages = request.operation === 'UPDATE' ? imagesOf(podSpecOf(request.oldObject, path)) : new Set<unknown>();
+  const found = violations(spec, oldImages, config);
+  if (found.length === 0) return allow();
+
+  const sentence = `Invalid image. Images must come from ${config.allowedRegistries.map(formatRegistryRule).join(', ')}`;
+  const message = `${sentence}: ${joinBounded(found, MESSAGE_LIMIT)}`;
+  switch (config.validationAction) {
+    case 'deny':
+      return deny(message);
+    case 'warn':
+      return { allowed: true, warnings: warningsFor(sentence, found), violation: message };
+    case 'audit':
+      return { allowed: true, violation: message };
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * Wires a policy to its configuration and caller authentication at start-up.
+ * Invalid configuration throws here, so the function fails to initialise with
+ * a message naming the variable instead of answering wrongly.
+ */
+import type { AdmissionRequest } from './admission';
+import { createCallerAuth, createOpenAuth } from './caller-auth';
+import { type Config, loadConfig } from './config';
+import { type LogSink, consoleSink } from './log';
+import type { Decision } from './policies/decision';
+import { secretsManagerFetcher } from './secrets-manager';
+import { type Authenticate, createWebhookHandler } from './webhook';
+
+export function authenticatorFor(config: Config, log: LogSink): Authenticate {
+  if (!config.tokenSecretId) return createOpenAuth(log);
+  return createCallerAuth({
+    fetchVersion: secretsManagerFetcher(config.tokenSecretId),
+    ttlMs: config.secretCacheTtlSeconds * 1000,
+    log,
+  });
+}
+
+export function configuredHandler(
+  name: string,
+  policy: (request: AdmissionRequest, config: Config) => Decision,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+  log: LogSink = consoleSink,
+) {
+  const config = loadConfig(env);
+  return createWebhookHandler({
+    name,
+    policy: (request) => policy(request, config),
+    authenticate: authenticatorFor(config, log),
+    log,
+  });
+}

@@ -1,0 +1,98 @@
+/**
+ * One webhook as a Lambda handler: the flow of the design, API Gateway event ->
+ * HTTP checks -> caller authentication -> AdmissionReview -> policy ->
+ * response, with one log line per review. Handlers in functions/ only choose
+ * the policy.
+ */
+import { type AdmissionRequest, parseAdmissionReview, reviewResponse } from './admission';
+import {
+  type GatewayEvent,
+  type GatewayResult,
+  bodyOf,
+  checkContentType,
+  errorResult,
+  jsonResult,
+  methodOf,
+  pathTokenOf,
+  timeoutOf,
+} from './http';
+import { type LogSink, consoleSink, reviewRecord } from './log';
+import type { Decision } from './policies/decision';
+import { requestKind, requestNamespace } from './policies/decision';
+import { admissionResponse } from './review';
+import { HttpError } from './status';
+
+export interface Caller {
+  /** The cluster whose token matched, for fleets with one token per cluster. */
+  cluster?: string;
+}
+
+/**
+ * Checks the caller's path token within `budgetMs`; throws an HttpError with
+ * 403 (missing or wrong token) or 503 (the token cannot be checked).
+ */
+export type Authenticate = (token: string | undefined, budgetMs: number) => Promise<Caller>;
+
+export type Policy = (request: AdmissionRequest) => Decision;
+
+export interface WebhookOptions {
+  name: string;
+  policy: Policy;
+  authenticate: Authenticate;
+  log?: LogSink;
+}
+
+/** Budget for checking the token when the API server sends no `?timeout=`; its default timeout is 10 s. */
+const DEFAULT_AUTH_BUDGET_MS = 3000;
+
+/** Leaves the cluster's timeout room for the review and the trip back. */
+function authBudget(timeoutMs: number | undefined): number {
+  return timeoutMs === undefined ? DEFAULT_AUTH_BUDGET_MS : Math.min(5000, Math.max(250, Math.floor(timeoutMs * 0.6)));
+}
+
+function outcomeOf(decision: Decision): 'allowed' | 'denied' | 'warned' | 'audited' {
+  if (!decision.allowed) return 'denied';
+  if (!decision.violation) return 'allowed';
+  return decision.warnings?.length ? 'warned' : 'audited';
+}
+
+export function createWebhookHandler({ name, policy, authenticate, log = consoleSink }: WebhookOptions) {
+  const route = `POST /${name}/{token}`;
+  return async (event: GatewayEvent): Promise<GatewayResult> => {
+    const started = performance.now();
+    try {
+      if (methodOf(event) !== 'POST') throw new HttpError(405, `method ${methodOf(event) ?? '(none)'} is not allowed: use POST`);
+      const caller = await authenticate(pathTokenOf(event), authBudget(timeoutOf(event)));
+      const body = bodyOf(event);
+      checkContentType(event);
+      const review = parseAdmissionReview(body);
+      const { request } = review;
+      const decision = policy(request);
+      const response = admissionResponse(request, decision);
+      log(
+        reviewRecord({
+          webhook: name,
+          uid: request.uid,
+          kind: requestKind(request).kind,
+          namespace: requestNamespace(request),
+          name: request.name,
+          operation: request.operation,
+          subResource: request.subResource,
+          decision: outcomeOf(decision),
+          patchOperations: decision.allowed ? (decision.patch?.length ?? 0) : 0,
+          durationMs: performance.now() - started,
+          cluster: caller.cluster,
+          violation: decision.allowed ? decision.violation : decision.message,
+        }),
+      );
+      return jsonResult(200, reviewResponse(review, response));
+    } catch (error) {
+      if (error instanceof HttpError) {
+        log({ level: 'WARN', message: 'request refused', webhook: name, route, statusCode: error.statusCode, reason: error.message });
+        return errorResult(error);
+      }
+      log({ level: 'ERROR', message: 'internal error', webhook: name, route, error: String(error) });
+      return errorResult(new HttpError(500, 'internal error in the admission webhook'));
+    }
+  };
+}
