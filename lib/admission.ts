@@ -58,9 +58,23 @@ export interface AdmissionReviewResponse {
 }
 
 function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return 'an object';
   return `a ${typeof value}`;
+}
+
+/**
+ * The offending value for an error message, bounded: a string (cut at 100 characters) or a
+ * scalar is shown, anything else only by its type, so that a huge or deeply nested value can
+ * neither overflow the stack (JSON.stringify recurses) nor swell the message.
+ */
+function quoted(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (typeof value === 'string') return JSON.stringify(value.length > 100 ? `${value.slice(0, 100)}...` : value);
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return describe(value);
 }
 
 function expectString(request: JsonObject, name: string): void {
@@ -98,17 +112,21 @@ export function parseAdmissionReview(body: string): AdmissionReview {
   }
   if (!isObject(parsed)) throw badRequest(`request body must be a JSON object, got ${describe(parsed)}`);
   if (parsed.kind !== 'AdmissionReview') {
-    throw badRequest(`kind must be "AdmissionReview", got ${JSON.stringify(parsed.kind) ?? 'nothing'}`);
+    throw badRequest(`kind must be "AdmissionReview", got ${quoted(parsed.kind)}`);
   }
   if (!ADMISSION_API_VERSIONS.includes(parsed.apiVersion as AdmissionApiVersion)) {
     throw badRequest(
-      `apiVersion must be one of ${ADMISSION_API_VERSIONS.join(', ')}, got ${JSON.stringify(parsed.apiVersion) ?? 'nothing'}`,
+      `apiVersion must be one of ${ADMISSION_API_VERSIONS.join(', ')}, got ${quoted(parsed.apiVersion)}`,
     );
   }
   const request = parsed.request;
   if (!isObject(request)) throw badRequest(`request must be an object, got ${describe(request)}`);
-  if (typeof request.uid !== 'string' || request.uid === '') {
+  if (request.uid === undefined || request.uid === null) {
     throw badRequest('request.uid is missing: it must be a non-empty string');
+  }
+  if (typeof request.uid !== 'string' || request.uid === '') {
+    const got = request.uid === '' ? 'an empty string' : describe(request.uid);
+    throw badRequest(`request.uid must be a non-empty string, got ${got}`);
   }
   for (const name of ['subResource', 'name', 'namespace', 'operation']) expectString(request, name);
   expectStringFields(request, 'kind', ['group', 'version', 'kind']);

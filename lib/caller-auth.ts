@@ -144,8 +144,12 @@ export function createCallerAuth({ fetchVersion, ttlMs, log, now = Date.now }: C
     if (caller) return caller;
     const time = now();
     const justFetched = cached !== undefined && cached.fetchedAt !== fetchedBefore;
-    if (!justFetched && time - lastMismatchRefreshAt >= MISMATCH_REFRESH_MS && time - lastFailureAt >= RETRY_AFTER_FAILURE_MS) {
-      lastMismatchRefreshAt = time;
+    // A refresh already under way (started by a concurrent request) is joined, not
+    // skipped: otherwise a cluster switched to a rotated token would see every
+    // request but the first refused while the refresh that accepts it runs.
+    const joinable = inFlight !== undefined;
+    if (!justFetched && (joinable || (time - lastMismatchRefreshAt >= MISMATCH_REFRESH_MS && time - lastFailureAt >= RETRY_AFTER_FAILURE_MS))) {
+      if (!joinable) lastMismatchRefreshAt = time;
       const retried = findCaller(token, await refresh(budgetMs));
       if (retried) return retried;
     }

@@ -115,8 +115,19 @@ function cacheTtl(env: Environment): number {
   return Number(value);
 }
 
+/** A Secrets Manager secret name or ARN (the characters either may contain). */
+const SECRET_ID = /^[A-Za-z0-9/_+=.@:-]{1,2048}$/;
+
+function secretId(env: Environment): string | undefined {
+  const value = raw(env, 'WEBHOOK_TOKEN_SECRET_ID').trim();
+  if (value === '') return undefined;
+  if (!SECRET_ID.test(value)) {
+    throw new ConfigError('WEBHOOK_TOKEN_SECRET_ID', 'must be a Secrets Manager secret name or ARN (letters, digits and /_+=.@:-)');
+  }
+  return value;
+}
+
 export function loadConfig(env: Environment = process.env): Config {
-  const tokenSecretId = raw(env, 'WEBHOOK_TOKEN_SECRET_ID').trim();
   return {
     allowedRegistries: allowedRegistries(env),
     imagePullSecrets: names(env, 'IMAGE_PULL_SECRETS', DNS_SUBDOMAIN, 'secret name'),
@@ -125,7 +136,7 @@ export function loadConfig(env: Environment = process.env): Config {
     imagePullPolicyMode: oneOf(env, 'IMAGE_PULL_POLICY_MODE', PULL_POLICY_MODES),
     validationAction: oneOf(env, 'VALIDATION_ACTION', VALIDATION_ACTIONS),
     exemptNamespaces: new Set(names(env, 'EXEMPT_NAMESPACES', DNS_LABEL, 'namespace name')),
-    tokenSecretId: tokenSecretId === '' ? undefined : tokenSecretId,
+    tokenSecretId: secretId(env),
     secretCacheTtlSeconds: cacheTtl(env),
   };
 }

@@ -71,9 +71,46 @@ export function encodePatch(operations: readonly Operation[]): string {
 }
 
 /**
- * Throws when the operations do not apply to `document`; the document itself is
- * left untouched. Returns the patched copy.
+ * Throws when the operations do not apply to `document`; the document and the
+ * operations are left untouched (fast-json-patch inserts an operation's value by
+ * reference, so a later operation would otherwise change an earlier one's value).
+ * Returns the patched copy.
  */
 export function applyChecked(document: JsonObject, operations: readonly Operation[]): JsonObject {
-  return applyPatch(document, operations as Operation[], true, false).newDocument;
+  const ops = structuredClone(operations) as Operation[];
+  return applyPatch(copyAlongPaths(document, ops), ops, true, true).newDocument;
+}
+
+/** The unescaped reference tokens of a JSON Pointer. */
+function pointerSegments(path: string): string[] {
+  return path === '' ? [] : path.slice(1).split('/').map((token) => token.replaceAll('~1', '/').replaceAll('~0', '~'));
+}
+
+/**
+ * A copy of `document` in which each object or array on an operation's path is a fresh shallow
+ * copy and everything else is shared. fast-json-patch's own copy (`mutateDocument: false`) is a
+ * JSON.stringify round trip, which overflows the stack on a deeply nested object (a 500 for a
+ * well-formed review); this costs only the length of the paths, however large or deep the object.
+ */
+function copyAlongPaths(document: JsonObject, operations: readonly Operation[]): JsonObject {
+  const copies = new WeakSet<object>();
+  const copyOf = <T extends object>(value: T): T => {
+    const copy = (Array.isArray(value) ? [...value] : { ...value }) as T;
+    copies.add(copy);
+    return copy;
+  };
+  const root = copyOf(document);
+  for (const operation of operations) {
+    const paths = operation.op === 'move' ? [operation.path, operation.from] : [operation.path];
+    for (const path of paths) {
+      let node: Record<string, unknown> = root;
+      for (const segment of pointerSegments(path).slice(0, -1)) {
+        const child = Object.hasOwn(node, segment) ? node[segment] : undefined;
+        if (typeof child !== 'object' || child === null) break;
+        if (!copies.has(child)) node[segment] = copyOf(child);
+        node = node[segment] as Record<string, unknown>;
+      }
+    }
+  }
+  return root;
 }

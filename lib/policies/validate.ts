@@ -6,7 +6,7 @@
 import type { AdmissionRequest } from '../admission';
 import type { Config } from '../config';
 import { formatRegistryRule, isAllowedImage, parseImageReference } from '../image-reference';
-import { type JsonObject, isObject } from '../json';
+import { type JsonObject, field, isObject } from '../json';
 import { CONTAINER_LISTS, containersOf, podSpecOf, podSpecPath } from '../pod-spec';
 import { type Decision, allow, deny, requestKind, requestNamespace } from './decision';
 
@@ -22,8 +22,27 @@ function truncate(text: string, limit: number): string {
   return text.length <= limit ? text : `${text.slice(0, limit - 3)}...`;
 }
 
+/**
+ * Every image a pod spec pulls, with who pulls it: its containers, and its
+ * image volumes (`volumes[].image.reference`), which the kubelet pulls from a
+ * registry just the same.
+ */
+function imageUsers(spec: JsonObject | undefined): { who: string; image: unknown }[] {
+  const users = containersOf(spec).map(({ label, name, container }) => ({ who: `${label} "${name}"`, image: container.image }));
+  const volumes = spec && Object.hasOwn(spec, 'volumes') ? spec.volumes : undefined;
+  if (Array.isArray(volumes)) {
+    volumes.forEach((volume, index) => {
+      const source = field(volume, 'image');
+      if (!isObject(source)) return;
+      const name = field(volume, 'name');
+      users.push({ who: `image volume "${typeof name === 'string' && name !== '' ? name : `#${index}`}"`, image: field(source, 'reference') });
+    });
+  }
+  return users;
+}
+
 function imagesOf(spec: JsonObject | undefined): Set<unknown> {
-  return new Set(containersOf(spec).map((entry) => entry.container.image));
+  return new Set(imageUsers(spec).map((user) => user.image));
 }
 
 /** Describes container lists that are not arrays of objects; the API server never sends these. */
@@ -36,13 +55,11 @@ function malformedLists(spec: JsonObject): string[] {
   });
 }
 
-/** One description per container whose image is not allowed. */
+/** One description per container or image volume whose image is not allowed. */
 function violations(spec: JsonObject, oldImages: ReadonlySet<unknown>, config: Config): string[] {
   const found: string[] = [];
-  for (const { label, name, container } of containersOf(spec)) {
-    const image = container.image;
+  for (const { who, image } of imageUsers(spec)) {
     if (oldImages.has(image)) continue;
-    const who = `${label} "${name}"`;
     if (typeof image !== 'string') {
       found.push(image === undefined || image === null ? `${who} has no image` : `${who} has an image that is not a string`);
       continue;

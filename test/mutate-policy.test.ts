@@ -1,0 +1,278 @@
+/** The mutate policy as a pure function of request and configuration (no HTTP). */
+import { describe, expect, it } from 'vitest';
+import type { AdmissionRequest } from '../lib/admission';
+import { loadConfig } from '../lib/config';
+import { applyChecked } from '../lib/json-patch';
+import { mutatePod } from '../lib/policies/mutate';
+import { podRequest } from './support/reviews';
+
+type Env = Record<string, string>;
+
+function pod(spec: Record<string, unknown>, metadata: Record<string, unknown> = { name: 'p' }): Record<string, unknown> {
+  return { apiVersion: 'v1', kind: 'Pod', metadata, spec };
+}
+
+/** The patch mutate returns (empty for none), checked to apply to the request's object. */
+function patchFor(request: AdmissionRequest, env: Env = {}) {
+  const decision = mutatePod(request, loadConfig(env));
+  expect(decision.allowed).toBe(true);
+  if (!decision.allowed) return [];
+  if (decision.patch) {
+    expect(decision.patch.length).toBeGreaterThan(0);
+    applyChecked(request.object as Record<string, unknown>, decision.patch);
+  }
+  return decision.patch ?? [];
+}
+
+/** The object after mutate's patch. */
+function mutated(request: AdmissionRequest, env: Env = {}): Record<string, unknown> {
+  return applyChecked(request.object as Record<string, unknown>, patchFor(request, env));
+}
+
+const SECRET = { op: 'add', path: '/spec/imagePullSecrets', value: [{ name: 'registry-credentials' }] };
+
+describe('mutate with the default configuration', () => {
+  it('fills imagePullPolicy in every container list and adds the pull secret', () => {
+    const request = podRequest(
+      pod({
+        containers: [{ name: 'a', image: 'x' }, { name: 'b', image: 'y', imagePullPolicy: 'IfNotPresent' }],
+        initContainers: [{ name: 'i', image: 'z' }],
+      }),
+    );
+    expect(patchFor(request)).toEqual([
+      { op: 'add', path: '/spec/containers/0/imagePullPolicy', value: 'Always' },
+      { op: 'add', path: '/spec/initContainers/0/imagePullPolicy', value: 'Always' },
+      SECRET,
+    ]);
+  });
+
+  it('never overrides a pull policy the user set', () => {
+    const request = podRequest(
+      pod({
+        containers: [
+          { name: 'a', image: 'x', imagePullPolicy: 'Never' },
+          { name: 'b', image: 'y', imagePullPolicy: 'IfNotPresent' },
+        ],
+        imagePullSecrets: [{ name: 'registry-credentials' }],
+      }),
+    );
+    expect(patchFor(request)).toEqual([]);
+    expect(mutatePod(request, loadConfig({}))).toEqual({ allowed: true });
+  });
+
+  it.each([
+    ['empty', ''],
+    ['null', null],
+  ])('counts an %s imagePullPolicy as unset', (_, value) => {
+    const request = podRequest(pod({ containers: [{ name: 'a', image: 'x', imagePullPolicy: value }], imagePullSecrets: [] }));
+    expect(patchFor(request)).toContainEqual({ op: 'add', path: '/spec/containers/0/imagePullPolicy', value: 'Always' });
+    expect((mutated(request).spec as { containers: unknown[] }).containers).toEqual([
+      { name: 'a', image: 'x', imagePullPolicy: 'Always' },
+    ]);
+  });
+
+  it('uses DEFAULT_IMAGE_PULL_POLICY', () => {
+    const request = podRequest(pod({ containers: [{ name: 'a', image: 'x' }] }));
+    expect(patchFor(request, { DEFAULT_IMAGE_PULL_POLICY: 'IfNotPresent' })[0]).toEqual({
+      op: 'add',
+      path: '/spec/containers/0/imagePullPolicy',
+      value: 'IfNotPresent',
+    });
+  });
+
+  it('leaves the pull policy alone when DEFAULT_IMAGE_PULL_POLICY is empty', () => {
+    const request = podRequest(pod({ containers: [{ name: 'a', image: 'x' }] }));
+    expect(patchFor(request, { DEFAULT_IMAGE_PULL_POLICY: '' })).toEqual([SECRET]);
+  });
+
+  it('appends pull secrets without adding one twice', () => {
+    const request = podRequest(pod({ containers: [], imagePullSecrets: [{ name: 'mine' }, { name: 'b' }] }));
+    expect(patchFor(request, { IMAGE_PULL_SECRETS: 'a,b,a' })).toEqual([
+      { op: 'add', path: '/spec/imagePullSecrets/-', value: { name: 'a' } },
+    ]);
+    expect((mutated(request, { IMAGE_PULL_SECRETS: 'a,b,a' }).spec as { imagePullSecrets: unknown }).imagePullSecrets).toEqual([
+      { name: 'mine' },
+      { name: 'b' },
+      { name: 'a' },
+    ]);
+  });
+
+  it('creates imagePullSecrets where it is null', () => {
+    expect(patchFor(podRequest(pod({ containers: [], imagePullSecrets: null })))).toEqual([SECRET]);
+  });
+
+  it('adds no pull secrets when IMAGE_PULL_SECRETS is empty', () => {
+    expect(patchFor(podRequest(pod({ containers: [{ name: 'a', image: 'x', imagePullPolicy: 'Always' }] })), { IMAGE_PULL_SECRETS: '' })).toEqual([]);
+  });
+
+  it('is idempotent: a second pass over the patched Pod adds nothing', () => {
+    const request = podRequest(
+      pod({ containers: [{ name: 'a', image: 'x', imagePullPolicy: '' }, { name: 'b', image: 'y' }], initContainers: [{ name: 'i', image: 'z' }] }),
+    );
+    const once = mutated(request);
+    expect(patchFor({ ...request, object: once })).toEqual([]);
+  });
+});
+
+describe('which Pods mutate touches', () => {
+  const plain = () => pod({ containers: [{ name: 'a', image: 'x' }] });
+
+  it.each(['UPDATE', 'DELETE', 'CONNECT', undefined])('leaves a Pod alone on %s', (operation) => {
+    const request = podRequest(plain(), { operation, oldObject: plain() });
+    expect(mutatePod(request, loadConfig({}))).toEqual({ allowed: true });
+  });
+
+  it('leaves a CREATE of a subresource alone', () => {
+    const request = podRequest(plain(), { subResource: 'binding' });
+    expect(mutatePod(request, loadConfig({}))).toEqual({ allowed: true });
+  });
+
+  it.each([
+    [{ group: 'apps', version: 'v1', kind: 'Deployment' }],
+    [{ group: '', version: 'v1', kind: 'PodTemplate' }],
+    [{ group: 'example.com', version: 'v1', kind: 'Pod' }],
+    [{ group: '', version: 'v1', kind: 'ConfigMap' }],
+  ])('leaves other kinds alone: %j', (kind) => {
+    const request = podRequest({ ...plain(), kind: kind.kind }, { kind });
+    expect(mutatePod(request, loadConfig({}))).toEqual({ allowed: true });
+  });
+
+  it('takes the kind from the object when the request has none', () => {
+    const request = podRequest(plain(), { kind: undefined });
+    expect(patchFor(request).length).toBe(2);
+    const deployment = podRequest({ apiVersion: 'apps/v1', kind: 'Deployment', spec: { containers: [{ image: 'x' }] } }, { kind: undefined });
+    expect(patchFor(deployment)).toEqual([]);
+  });
+
+  it('allows a CREATE without an object or spec untouched', () => {
+    expect(patchFor(podRequest(null as never))).toEqual([]);
+    expect(patchFor(podRequest({ apiVersion: 'v1', kind: 'Pod', metadata: {} }))).toEqual([]);
+  });
+});
+
+describe('namespaces', () => {
+  const plain = (metadata: Record<string, unknown> = { name: 'p' }) =>
+    pod({ containers: [{ name: 'a', image: 'x', imagePullPolicy: 'IfNotPresent' }] }, metadata);
+
+  it('adds secrets only in the listed namespaces', () => {
+    const env = { IMAGE_PULL_SECRET_NAMESPACES: 'default,team-a' };
+    expect(patchFor(podRequest(plain(), { namespace: 'team-a' }), env)).toEqual([SECRET]);
+    expect(patchFor(podRequest(plain(), { namespace: 'default' }), env)).toEqual([SECRET]);
+    expect(patchFor(podRequest(plain(), { namespace: 'team-b' }), env)).toEqual([]);
+  });
+
+  it('adds secrets in every namespace with *', () => {
+    expect(patchFor(podRequest(plain(), { namespace: 'anything' }), { IMAGE_PULL_SECRET_NAMESPACES: '*' })).toEqual([SECRET]);
+  });
+
+  it('still fills the pull policy outside the secret namespaces', () => {
+    const request = podRequest(pod({ containers: [{ name: 'a', image: 'x' }] }), { namespace: 'elsewhere' });
+    expect(patchFor(request)).toEqual([{ op: 'add', path: '/spec/containers/0/imagePullPolicy', value: 'Always' }]);
+  });
+
+  it('uses request.namespace when metadata.namespace is absent (a new Pod, generateName)', () => {
+    const request = podRequest(plain({ generateName: 'web-' }), { namespace: 'default', name: undefined });
+    expect(patchFor(request)).toEqual([SECRET]);
+  });
+
+  it('prefers request.namespace over metadata.namespace', () => {
+    expect(patchFor(podRequest(plain({ name: 'p', namespace: 'other' }), { namespace: 'default' }))).toEqual([SECRET]);
+    expect(patchFor(podRequest(plain({ name: 'p', namespace: 'default' }), { namespace: 'other' }))).toEqual([]);
+  });
+
+  it('falls back to metadata.namespace when the request has none', () => {
+    expect(patchFor(podRequest(plain({ name: 'p', namespace: 'default' }), { namespace: undefined }))).toEqual([SECRET]);
+    expect(patchFor(podRequest(plain({ name: 'p' }), { namespace: undefined }))).toEqual([]);
+  });
+
+  it('leaves exempt namespaces alone entirely', () => {
+    const request = podRequest(pod({ containers: [{ name: 'a', image: 'x' }] }), { namespace: 'kube-system' });
+    const all = { IMAGE_PULL_SECRET_NAMESPACES: '*' };
+    expect(patchFor(request, all)).toEqual([]);
+    expect(patchFor(request, { ...all, IMAGE_PULL_POLICY_MODE: 'enforce' })).toEqual([]);
+    expect(patchFor(podRequest(pod({ containers: [{ name: 'a', image: 'x' }] }), { namespace: 'ops' }), { ...all, EXEMPT_NAMESPACES: 'ops' })).toEqual([]);
+    expect(patchFor(request, { ...all, EXEMPT_NAMESPACES: '' }).length).toBe(2);
+  });
+});
+
+describe('IMAGE_PULL_POLICY_MODE=enforce', () => {
+  const enforce = { IMAGE_PULL_POLICY_MODE: 'enforce' };
+
+  it('gives every container of a new Pod Always, overriding what was set', () => {
+    const request = podRequest(
+      pod({
+        containers: [
+          { name: 'a', image: 'x', imagePullPolicy: 'IfNotPresent' },
+          { name: 'b', image: 'y', imagePullPolicy: 'Always' },
+          { name: 'c', image: 'z' },
+        ],
+        initContainers: [{ name: 'i', image: 'w', imagePullPolicy: 'Never' }],
+        imagePullSecrets: [{ name: 'registry-credentials' }],
+      }),
+    );
+    expect(patchFor(request, enforce)).toEqual([
+      { op: 'add', path: '/spec/containers/0/imagePullPolicy', value: 'Always' },
+      { op: 'add', path: '/spec/containers/2/imagePullPolicy', value: 'Always' },
+      { op: 'add', path: '/spec/initContainers/0/imagePullPolicy', value: 'Always' },
+    ]);
+    const spec = mutated(request, enforce).spec as { containers: Array<{ imagePullPolicy: string }>; initContainers: Array<{ imagePullPolicy: string }> };
+    expect([...spec.containers, ...spec.initContainers].map((c) => c.imagePullPolicy)).toEqual(['Always', 'Always', 'Always', 'Always']);
+  });
+
+  it('wins over DEFAULT_IMAGE_PULL_POLICY, even an empty one', () => {
+    const request = podRequest(pod({ containers: [{ name: 'a', image: 'x' }], imagePullSecrets: [{ name: 'registry-credentials' }] }));
+    for (const policy of ['IfNotPresent', 'Never', '']) {
+      expect(patchFor(request, { ...enforce, DEFAULT_IMAGE_PULL_POLICY: policy })).toEqual([
+        { op: 'add', path: '/spec/containers/0/imagePullPolicy', value: 'Always' },
+      ]);
+    }
+  });
+
+  it('is idempotent', () => {
+    const request = podRequest(pod({ containers: [{ name: 'a', image: 'x', imagePullPolicy: 'Never' }] }));
+    expect(patchFor({ ...request, object: mutated(request, enforce) }, enforce)).toEqual([]);
+  });
+
+  describe('UPDATE of pods/ephemeralcontainers', () => {
+    const running = (ephemeral: unknown[]) =>
+      pod({ containers: [{ name: 'app', image: 'x', imagePullPolicy: 'IfNotPresent' }], ephemeralContainers: ephemeral });
+    const debugRequest = () =>
+      podRequest(
+        running([
+          { name: 'debug-1', image: 'busybox', imagePullPolicy: 'IfNotPresent' },
+          { name: 'debug-2', image: 'busybox', imagePullPolicy: 'IfNotPresent' },
+          { name: 'debug-3', image: 'busybox' },
+        ]),
+        {
+          operation: 'UPDATE',
+          subResource: 'ephemeralcontainers',
+          oldObject: running([{ name: 'debug-1', image: 'busybox', imagePullPolicy: 'IfNotPresent' }]),
+        },
+      );
+
+    it('gives only the newly added ephemeral containers Always', () => {
+      expect(patchFor(debugRequest(), enforce)).toEqual([
+        { op: 'add', path: '/spec/ephemeralContainers/1/imagePullPolicy', value: 'Always' },
+        { op: 'add', path: '/spec/ephemeralContainers/2/imagePullPolicy', value: 'Always' },
+      ]);
+    });
+
+    it('treats every ephemeral container as new when the old Pod had none', () => {
+      const request = { ...debugRequest(), oldObject: pod({ containers: [{ name: 'app', image: 'x' }] }) };
+      expect(patchFor(request, enforce).map((operation) => operation.path)).toEqual([
+        '/spec/ephemeralContainers/0/imagePullPolicy',
+        '/spec/ephemeralContainers/1/imagePullPolicy',
+        '/spec/ephemeralContainers/2/imagePullPolicy',
+      ]);
+    });
+
+    it('is left alone in the default mode', () => {
+      expect(patchFor(debugRequest())).toEqual([]);
+    });
+
+    it('leaves other UPDATEs alone even in enforce mode', () => {
+      expect(patchFor({ ...debugRequest(), subResource: undefined }, enforce)).toEqual([]);
+      expect(patchFor({ ...debugRequest(), subResource: 'status' }, enforce)).toEqual([]);
+    });
+  });
+});

@@ -1,0 +1,326 @@
+/** The validate policy as a pure function of request and configuration (no HTTP). */
+import { describe, expect, it } from 'vitest';
+import type { AdmissionRequest, GroupVersionKind } from '../lib/admission';
+import { loadConfig } from '../lib/config';
+import type { Decision } from '../lib/policies/decision';
+import { validateImages } from '../lib/policies/validate';
+import { admissionResponse } from '../lib/review';
+import { podRequest } from './support/reviews';
+
+type Env = Record<string, string>;
+type Spec = Record<string, unknown>;
+
+const SENTENCE = 'Invalid image. Images must come from registry.example.com';
+const GOOD = 'registry.example.com/team/web:1.0';
+
+const validate = (request: AdmissionRequest, env: Env = {}): Decision => validateImages(request, loadConfig(env));
+
+function denialOf(decision: Decision): string {
+  expect(decision.allowed).toBe(false);
+  return decision.allowed ? '' : decision.message;
+}
+
+const pod = (spec: Spec): Record<string, unknown> => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec });
+const template = (spec: Spec) => ({ metadata: { labels: { app: 'web' } }, spec });
+
+/** Every kind validate checks, each with its pod spec where Kubernetes puts it. */
+const WORKLOADS: Array<[GroupVersionKind, (spec: Spec) => Record<string, unknown>]> = [
+  [{ group: '', version: 'v1', kind: 'Pod' }, pod],
+  [{ group: '', version: 'v1', kind: 'PodTemplate' }, (spec) => ({ apiVersion: 'v1', kind: 'PodTemplate', template: template(spec) })],
+  [
+    { group: '', version: 'v1', kind: 'ReplicationController' },
+    (spec) => ({ apiVersion: 'v1', kind: 'ReplicationController', spec: { replicas: 1, template: template(spec) } }),
+  ],
+  ...(['Deployment', 'ReplicaSet', 'StatefulSet', 'DaemonSet'] as const).map(
+    (kind): [GroupVersionKind, (spec: Spec) => Record<string, unknown>] => [
+      { group: 'apps', version: 'v1', kind },
+      (spec) => ({ apiVersion: 'apps/v1', kind, spec: { selector: {}, template: template(spec) } }),
+    ],
+  ),
+  [{ group: 'batch', version: 'v1', kind: 'Job' }, (spec) => ({ apiVersion: 'batch/v1', kind: 'Job', spec: { template: template(spec) } })],
+  [
+    { group: 'batch', version: 'v1', kind: 'CronJob' },
+    (spec) => ({
+      apiVersion: 'batch/v1',
+      kind: 'CronJob',
+      spec: { schedule: '* * * * *', jobTemplate: { spec: { template: template(spec) } } },
+    }),
+  ],
+];
+
+describe('the denial message', () => {
+  it('names the allowed registries, then each offending container and image', () => {
+    const request = podRequest(
+      pod({
+        containers: [
+          { name: 'web', image: 'nginx:1.27' },
+          { name: 'ok', image: GOOD },
+        ],
+        initContainers: [{ name: 'setup', image: 'busybox' }],
+      }),
+    );
+    expect(validate(request)).toEqual({
+      allowed: false,
+      message: 'Invalid image. Images must come from registry.example.com: container "web" uses "nginx:1.27"; init container "setup" uses "busybox"',
+    });
+  });
+
+  it('lists several allowed registries as configured', () => {
+    const request = podRequest(pod({ containers: [{ name: 'web', image: 'nginx' }] }));
+    expect(denialOf(validate(request, { ALLOWED_REGISTRIES: 'registry.example.com/team, Mirror.example.org:5000' }))).toBe(
+      'Invalid image. Images must come from registry.example.com/team, mirror.example.org:5000: container "web" uses "nginx"',
+    );
+  });
+
+  it('names an unnamed container by its index', () => {
+    expect(denialOf(validate(podRequest(pod({ containers: [{ image: GOOD }, { image: 'nginx' }] }))))).toBe(
+      `${SENTENCE}: container "#1" uses "nginx"`,
+    );
+  });
+
+  it('is cut near 1 KiB with a count of the containers left out', () => {
+    const containers = Array.from({ length: 60 }, (_, i) => ({ name: `c${i}`, image: `docker.io/team/image-number-${i}:1.0` }));
+    const message = denialOf(validate(podRequest(pod({ containers }))));
+    expect(message.startsWith(`${SENTENCE}: container "c0" uses "docker.io/team/image-number-0:1.0"; container "c1"`)).toBe(true);
+    expect(message.length).toBeLessThanOrEqual(1024 + SENTENCE.length + 40);
+    expect(message.length).toBeGreaterThan(900);
+    const more = /; and (\d+) more$/.exec(message);
+    expect(more).not.toBeNull();
+    const shown = (message.match(/container "c\d+" uses/g) ?? []).length;
+    expect(shown + Number(more?.[1])).toBe(60);
+  });
+
+  it('keeps a message that fits whole, without a count', () => {
+    const containers = Array.from({ length: 5 }, (_, i) => ({ name: `c${i}`, image: `nginx:${i}` }));
+    const message = denialOf(validate(podRequest(pod({ containers }))));
+    expect(message).not.toMatch(/more$/);
+    expect(message.split('; ')).toHaveLength(5);
+  });
+
+  it('bounds an absurdly long image', () => {
+    const image = `evil.io/${'a'.repeat(5000)}`;
+    const message = denialOf(validate(podRequest(pod({ containers: [{ name: 'web', image }, { name: 'b', image: 'nginx' }] }))));
+    expect(message.length).toBeLessThan(1200);
+    expect(message).toContain('container "b" uses "nginx"');
+  });
+});
+
+describe('container lists and kinds', () => {
+  it.each([
+    ['containers', 'container'],
+    ['initContainers', 'init container'],
+    ['ephemeralContainers', 'ephemeral container'],
+  ])('checks %s of a Pod', (list, label) => {
+    const request = podRequest(pod({ containers: [{ name: 'ok', image: GOOD }], [list]: [{ name: 'x', image: 'quay.io/x/y' }] }));
+    expect(denialOf(validate(request))).toBe(`${SENTENCE}: ${label} "x" uses "quay.io/x/y"`);
+  });
+
+  it.each(WORKLOADS)('checks the pod template of %j', (kind, build) => {
+    const bad = build({ containers: [{ name: 'web', image: 'nginx:1.27' }], initContainers: [{ name: 'setup', image: 'busybox' }] });
+    expect(validate(podRequest(bad, { kind }))).toEqual({
+      allowed: false,
+      message: `${SENTENCE}: container "web" uses "nginx:1.27"; init container "setup" uses "busybox"`,
+    });
+    const good = build({ containers: [{ name: 'web', image: GOOD }], initContainers: [{ name: 'setup', image: `${GOOD}-init` }] });
+    expect(validate(podRequest(good, { kind }))).toEqual({ allowed: true });
+  });
+
+  it.each<GroupVersionKind>([
+    { group: '', version: 'v1', kind: 'ConfigMap' },
+    { group: 'example.com', version: 'v1', kind: 'Deployment' },
+    { group: '', version: 'v1', kind: 'Deployment' },
+  ])('leaves other kinds alone: %j', (kind) => {
+    const object = { kind: kind.kind, spec: { template: template({ containers: [{ name: 'web', image: 'nginx' }] }) } };
+    expect(validate(podRequest(object, { kind }))).toEqual({ allowed: true });
+  });
+
+  it('takes the kind from the object when the request has none', () => {
+    const deployment = WORKLOADS.find(([kind]) => kind.kind === 'Deployment')?.[1];
+    const object = deployment?.({ containers: [{ name: 'web', image: 'nginx' }] }) ?? {};
+    expect(validate(podRequest(object, { kind: undefined })).allowed).toBe(false);
+  });
+
+  it('allows a workload without a pod spec', () => {
+    expect(validate(podRequest({ apiVersion: 'apps/v1', kind: 'Deployment', spec: {} }, { kind: WORKLOADS[3]?.[0] }))).toEqual({ allowed: true });
+  });
+
+  it('denies a CREATE without an object', () => {
+    expect(denialOf(validate(podRequest(null as never)))).toMatch(/request.object is missing/);
+  });
+
+  it.each([
+    [{ containers: 'nginx' }, /containers must be a list/],
+    [{ containers: [{ name: 'a', image: GOOD }, 'nginx'] }, /containers must contain only objects/],
+    [{ initContainers: {} }, /initContainers must be a list/],
+  ])('denies malformed container lists %j', (spec, message) => {
+    expect(denialOf(validate(podRequest(pod(spec))))).toMatch(message);
+  });
+});
+
+describe('unparseable images', () => {
+  it.each<[unknown, string]>([
+    ['', 'container "web" uses "" (image is empty)'],
+    [' nginx', 'container "web" uses " nginx" (image has leading or trailing whitespace)'],
+    ['registry.example.com/Web', 'container "web" uses "registry.example.com/Web" (repository name "Web" must be lowercase)'],
+    ['registry.example.com@evil.io/x', 'container "web" uses "registry.example.com@evil.io/x" (digest "evil.io/x" is not of the form algorithm:hex)'],
+    [undefined, 'container "web" has no image'],
+    [null, 'container "web" has no image'],
+    [42, 'container "web" has an image that is not a string'],
+  ])('denies %j with its reason', (image, part) => {
+    const request = podRequest(pod({ containers: [{ name: 'web', image }] }));
+    expect(denialOf(validate(request))).toBe(`${SENTENCE}: ${part}`);
+  });
+
+  it.each(['registry.example.com.evil.io/x', 'docker.io/registry.example.com/x', 'evil.io/registry.example.com/x', 'registry.example.com:5000/x', 'python:3.7'])(
+    'denies the look-alike %s',
+    (image) => {
+      expect(validate(podRequest(pod({ containers: [{ name: 'web', image }] }))).allowed).toBe(false);
+    },
+  );
+
+  it('allows an upper-case host and a digest', () => {
+    const image = `REGISTRY.EXAMPLE.COM/x@sha256:${'ab'.repeat(32)}`;
+    expect(validate(podRequest(pod({ containers: [{ name: 'web', image }] })))).toEqual({ allowed: true });
+  });
+});
+
+describe('operations and subresources', () => {
+  const legacy = () => pod({ containers: [{ name: 'web', image: 'nginx:1.27' }] });
+
+  it('on UPDATE, allows a legacy Pod whose images are unchanged (a relabel)', () => {
+    const relabelled = { ...legacy(), metadata: { name: 'p', labels: { new: 'label' } } };
+    expect(validate(podRequest(relabelled, { operation: 'UPDATE', oldObject: legacy() }))).toEqual({ allowed: true });
+  });
+
+  it('on UPDATE, denies only an image the old object did not have', () => {
+    const updated = pod({ containers: [{ name: 'web', image: 'nginx:1.27' }, { name: 'new', image: 'redis' }] });
+    expect(denialOf(validate(podRequest(updated, { operation: 'UPDATE', oldObject: legacy() })))).toBe(
+      `${SENTENCE}: container "new" uses "redis"`,
+    );
+    const retagged = pod({ containers: [{ name: 'web', image: 'nginx:1.28' }] });
+    expect(denialOf(validate(podRequest(retagged, { operation: 'UPDATE', oldObject: legacy() })))).toBe(
+      `${SENTENCE}: container "web" uses "nginx:1.28"`,
+    );
+  });
+
+  it('on UPDATE of a Deployment, compares against the old template', () => {
+    const [kind, build] = WORKLOADS[3] ?? [];
+    if (!kind || !build) throw new Error('no Deployment builder');
+    const old = build({ containers: [{ name: 'web', image: 'nginx' }] });
+    const scaled = { ...old, spec: { ...(old.spec as Spec), replicas: 3 } };
+    expect(validate(podRequest(scaled, { kind, operation: 'UPDATE', oldObject: old }))).toEqual({ allowed: true });
+    const changed = build({ containers: [{ name: 'web', image: 'nginx' }, { name: 'x', image: 'busybox' }] });
+    expect(denialOf(validate(podRequest(changed, { kind, operation: 'UPDATE', oldObject: old })))).toBe(
+      `${SENTENCE}: container "x" uses "busybox"`,
+    );
+  });
+
+  it('judges every image on UPDATE with no old object', () => {
+    expect(validate(podRequest(legacy(), { operation: 'UPDATE', oldObject: null })).allowed).toBe(false);
+  });
+
+  it('checks a new ephemeral container added through pods/ephemeralcontainers', () => {
+    const withDebug = (image: string) =>
+      pod({ containers: [{ name: 'web', image: GOOD }], ephemeralContainers: [{ name: 'debugger', image }] });
+    const old = pod({ containers: [{ name: 'web', image: GOOD }] });
+    const options = { operation: 'UPDATE', subResource: 'ephemeralcontainers', oldObject: old };
+    expect(denialOf(validate(podRequest(withDebug('busybox'), options)))).toBe(`${SENTENCE}: ephemeral container "debugger" uses "busybox"`);
+    expect(validate(podRequest(withDebug(`${GOOD}-debug`), options))).toEqual({ allowed: true });
+  });
+
+  it.each(['status', 'binding', 'eviction', 'exec', 'log'])('allows the %s subresource', (subResource) => {
+    expect(validate(podRequest(legacy(), { operation: 'UPDATE', subResource, oldObject: null }))).toEqual({ allowed: true });
+    expect(validate(podRequest(legacy(), { operation: 'CREATE', subResource }))).toEqual({ allowed: true });
+  });
+
+  it('allows ephemeralcontainers of a kind other than Pod', () => {
+    const [kind, build] = WORKLOADS[3] ?? [];
+    const object = build?.({ containers: [{ name: 'web', image: 'nginx' }] }) ?? {};
+    expect(validate(podRequest(object, { kind, subResource: 'ephemeralcontainers' }))).toEqual({ allowed: true });
+  });
+
+  it.each(['DELETE', 'CONNECT', undefined])('allows %s', (operation) => {
+    expect(validate(podRequest(legacy(), { operation, oldObject: legacy() }))).toEqual({ allowed: true });
+  });
+});
+
+describe('namespaces', () => {
+  const bad = () => pod({ containers: [{ name: 'web', image: 'nginx' }] });
+
+  it('leaves exempt namespaces alone', () => {
+    expect(validate(podRequest(bad(), { namespace: 'kube-system' }))).toEqual({ allowed: true });
+    expect(validate(podRequest(bad(), { namespace: 'ops' }), { EXEMPT_NAMESPACES: 'ops,tools' })).toEqual({ allowed: true });
+    expect(validate(podRequest(bad(), { namespace: 'kube-system' }), { EXEMPT_NAMESPACES: 'ops' }).allowed).toBe(false);
+  });
+
+  it('uses request.namespace when metadata.namespace is absent, and prefers it', () => {
+    expect(validate(podRequest({ ...bad(), metadata: { generateName: 'p-' } }, { namespace: 'kube-system', name: undefined }))).toEqual({ allowed: true });
+    expect(validate(podRequest({ ...bad(), metadata: { namespace: 'kube-system' } }, { namespace: 'default' })).allowed).toBe(false);
+    expect(validate(podRequest({ ...bad(), metadata: { namespace: 'kube-system' } }, { namespace: undefined }))).toEqual({ allowed: true });
+  });
+});
+
+describe('VALIDATION_ACTION', () => {
+  const request = podRequest(
+    pod({ containers: [{ name: 'web', image: 'nginx:1.27' }], initContainers: [{ name: 'setup', image: 'busybox' }] }),
+  );
+  const message = `${SENTENCE}: container "web" uses "nginx:1.27"; init container "setup" uses "busybox"`;
+
+  it('deny: denies', () => {
+    expect(validate(request, { VALIDATION_ACTION: 'deny' })).toEqual({ allowed: false, message });
+  });
+
+  it('warn: allows with one warning per offending container', () => {
+    const decision = validate(request, { VALIDATION_ACTION: 'warn' });
+    expect(decision).toEqual({
+      allowed: true,
+      warnings: [SENTENCE, 'container "web" uses "nginx:1.27"', 'init container "setup" uses "busybox"'],
+      violation: message,
+    });
+    expect(admissionResponse(request, decision)).toEqual({
+      uid: request.uid,
+      allowed: true,
+      warnings: [SENTENCE, 'container "web" uses "nginx:1.27"', 'init container "setup" uses "busybox"'],
+      auditAnnotations: { 'image-policy-violation': message },
+    });
+  });
+
+  it('warn: keeps each warning under 120 characters and at most 10 of them', () => {
+    const containers = Array.from({ length: 25 }, (_, i) => ({ name: `container-${i}`, image: `evil.io/${'x'.repeat(150)}/${i}` }));
+    const decision = validate(podRequest(pod({ containers })), { VALIDATION_ACTION: 'warn', ALLOWED_REGISTRIES: `registry.example.com/${'team/'.repeat(25)}x` });
+    expect(decision.allowed).toBe(true);
+    const warnings = decision.allowed ? (decision.warnings ?? []) : [];
+    expect(warnings.length).toBeGreaterThan(1);
+    expect(warnings.length).toBeLessThanOrEqual(10);
+    for (const warning of warnings) expect(warning.length).toBeLessThan(120);
+    expect(warnings.at(-1)).toMatch(/and \d+ more/);
+    expect(Number(/and (\d+) more/.exec(warnings.at(-1) ?? '')?.[1]) + warnings.length - 2).toBe(25);
+  });
+
+  it('warn: with exactly nine offending containers, shows them all in ten warnings', () => {
+    const containers = Array.from({ length: 9 }, (_, i) => ({ name: `c${i}`, image: `nginx:${i}` }));
+    const decision = validate(podRequest(pod({ containers })), { VALIDATION_ACTION: 'warn' });
+    const warnings = decision.allowed ? (decision.warnings ?? []) : [];
+    expect(warnings).toHaveLength(10);
+    expect(warnings.at(-1)).toBe('container "c8" uses "nginx:8"');
+  });
+
+  it('audit: allows with the violation as an audit annotation and no warnings', () => {
+    const decision = validate(request, { VALIDATION_ACTION: 'audit' });
+    expect(decision).toEqual({ allowed: true, violation: message });
+    expect(admissionResponse(request, decision)).toEqual({
+      uid: request.uid,
+      allowed: true,
+      auditAnnotations: { 'image-policy-violation': message },
+    });
+  });
+
+  it.each(['warn', 'audit'])('%s: a compliant Pod carries neither warnings nor annotations', (action) => {
+    const decision = validate(podRequest(pod({ containers: [{ name: 'web', image: GOOD }] })), { VALIDATION_ACTION: action });
+    expect(decision).toEqual({ allowed: true });
+  });
+
+  it('deny: the response carries a 403 status with the message', () => {
+    expect(admissionResponse(request, validate(request))).toEqual({ uid: request.uid, allowed: false, status: { code: 403, message } });
+  });
+});
