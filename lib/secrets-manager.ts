@@ -18,7 +18,8 @@ function sdkClient() {
     sdk,
     client: new sdk.SecretsManagerClient({
       maxAttempts: MAX_ATTEMPTS,
-      requestHandler: { connectionTimeout: CONNECTION_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS },
+      // Without throwOnRequestTimeout the SDK only prints a warning when requestTimeout passes.
+      requestHandler: { connectionTimeout: CONNECTION_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, throwOnRequestTimeout: true },
     }),
   }));
   return client;
@@ -31,7 +32,11 @@ export function secretsManagerFetcher(secretId: string): FetchSecretVersion {
       const result = await client.send(new sdk.GetSecretValueCommand({ SecretId: secretId, VersionStage: stage }), {
         abortSignal: AbortSignal.timeout(budgetMs),
       });
-      if (typeof result.SecretString !== 'string') throw new Error('the secret has no SecretString (binary secrets are not supported)');
+      if (typeof result.SecretString !== 'string') {
+        // Like any malformed AWSPREVIOUS, a binary-only previous version must not block AWSCURRENT.
+        if (stage === 'AWSPREVIOUS') return undefined;
+        throw new Error('the secret has no SecretString (binary secrets are not supported)');
+      }
       return result.SecretString;
     } catch (error) {
       if (stage === 'AWSPREVIOUS' && error instanceof sdk.ResourceNotFoundException) return undefined;

@@ -1,0 +1,309 @@
+/**
+ * Caller authentication end to end: a `validate` handler built by
+ * configuredHandler (as functions/validate.ts builds it) with
+ * WEBHOOK_TOKEN_SECRET_ID set, whose real SDK client talks to a local
+ * Secrets Manager endpoint. The SDK client is a module singleton, so one
+ * endpoint serves the whole file and each test scripts it afresh; each test
+ * builds its own handler, so the token cache starts empty.
+ *
+ * Every response (body and headers), every log record and anything printed to
+ * the console is checked for the tokens, which are long and distinctive.
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { GatewayEvent, GatewayResult } from '../lib/http';
+import type { LogRecord } from '../lib/log';
+import { validateImages } from '../lib/policies/validate';
+import { configuredHandler } from '../lib/setup';
+import { podRequest, restEvent, review } from './support/reviews';
+import { type SecretsManagerEndpoint, startSecretsManagerEndpoint, useEndpointEnvironment } from './support/secrets-manager-endpoint';
+
+const TOKEN_OLD = 'tok-e2e-old-4f6a8c0e2b4d6f8a1c3e5b7d9f0a2c4e6b8d1f3a5c7e9b0d2f4a';
+const TOKEN_NEW = 'tok-e2e-new-9b7d5f3a1c9e7b5d3f1a8c6e4b2d0f9a7c5e3b1d8f6a4c2e0b9d';
+const TOKEN_PROD = 'tok-e2e-prod-2c4e6a8b0d2f4a6c8e1b3d5f7a9c0e2b4d6f8a1c3e5b7d9f0a';
+const WRONG = 'tok-e2e-wrong-7a5c3e1b9d7f5a3c1e8b6d4f2a0c9e7b5d3f1a8c6e4b2d0f9a';
+const TOKENS = [TOKEN_OLD, TOKEN_NEW, TOKEN_PROD, WRONG];
+
+/** The cluster's `?timeout=2s`: the handler gives Secrets Manager 1.2 s of it. */
+const CLUSTER_TIMEOUT = '2s';
+const CLUSTER_TIMEOUT_MS = 2000;
+/** Generous: proves "answered before the cluster gave up (plus slack for a loaded machine)", not speed. */
+const BOUNDED_MS = CLUSTER_TIMEOUT_MS + 1500;
+
+let endpoint: SecretsManagerEndpoint;
+let restoreEnvironment: () => void;
+let logs: LogRecord[];
+let printed: string[];
+let results: GatewayResult[];
+/** Measured durations of the outage cases, printed once at the end (console is captured per test). */
+const timings: string[] = [];
+const report = console.info.bind(console);
+
+beforeAll(async () => {
+  endpoint = await startSecretsManagerEndpoint('webhook/caller-token');
+  restoreEnvironment = useEndpointEnvironment(endpoint);
+});
+
+afterAll(async () => {
+  if (timings.length > 0) report(`auth-faults timings:\n  ${timings.join('\n  ')}`);
+  await endpoint?.close();
+  restoreEnvironment?.();
+});
+
+beforeEach(() => {
+  endpoint.reset();
+  logs = [];
+  printed = [];
+  results = [];
+  for (const method of ['log', 'info', 'warn', 'error', 'debug'] as const) {
+    vi.spyOn(console, method).mockImplementation((...args: unknown[]) => {
+      printed.push(args.map((arg) => (typeof arg === 'string' ? arg : String(arg instanceof Error ? `${arg.message} ${arg.stack}` : JSON.stringify(arg)))).join(' '));
+    });
+  }
+});
+
+afterEach(() => {
+  vi.restoreAllMocks();
+  // The contract for every case: no token in any response, log record or console output.
+  const places = [...results.map((result) => JSON.stringify(result)), ...logs.map((record) => JSON.stringify(record)), ...printed];
+  expect(places.length).toBeGreaterThan(0);
+  for (const place of places) expect(leakedFragment(place)).toBeUndefined();
+});
+
+/** Any 12-character piece of a token found in `text`: catches a token cut short or wrapped, not only whole. */
+function leakedFragment(text: string): string | undefined {
+  for (const token of TOKENS) {
+    for (let start = 0; start + 12 <= token.length; start += 1) {
+      const fragment = token.slice(start, start + 12);
+      if (text.includes(fragment)) return fragment;
+    }
+  }
+  return undefined;
+}
+
+function validateHandler(env: Record<string, string> = {}) {
+  return configuredHandler(
+    'validate',
+    validateImages,
+    { WEBHOOK_TOKEN_SECRET_ID: endpoint.secretName, ...env },
+    (record) => logs.push(record),
+  );
+}
+
+const allowedPod = () => ({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name: 'app' },
+  spec: { containers: [{ name: 'app', image: 'registry.example.com/team/app:1.4.2' }] },
+});
+
+/** The event API Gateway sends for `POST /validate/{token}?timeout=...` (the path carries the token). */
+function eventFor(token: string | undefined, timeout: string | undefined = CLUSTER_TIMEOUT): GatewayEvent {
+  return restEvent(review(podRequest(allowedPod())), {
+    path: `/validate/${token ?? ''}`,
+    resource: '/validate/{token}',
+    pathParameters: token === undefined ? null : { token },
+    queryStringParameters: timeout === undefined ? null : { timeout },
+  });
+}
+
+type Handler = ReturnType<typeof validateHandler>;
+
+async function call(handler: Handler, token: string | undefined, timeout?: string): Promise<GatewayResult> {
+  const result = await handler(eventFor(token, timeout));
+  results.push(result);
+  return result;
+}
+
+async function timedCall(handler: Handler, token: string | undefined, timeout?: string) {
+  const started = performance.now();
+  const result = await call(handler, token, timeout);
+  return { result, elapsed: Math.round(performance.now() - started) };
+}
+
+function expectAllowed(result: GatewayResult): void {
+  expect(result.statusCode).toBe(200);
+  expect(JSON.parse(result.body)).toMatchObject({ kind: 'AdmissionReview', response: { allowed: true } });
+}
+
+function expectStatus(result: GatewayResult, code: number): void {
+  expect(result.statusCode).toBe(code);
+  expect(result.headers).toMatchObject({ 'content-type': 'application/json' });
+  expect(JSON.parse(result.body)).toMatchObject({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code });
+}
+
+const reviewLogs = () => logs.filter((record) => record.message === 'admission review');
+
+describe('caller authentication end to end', () => {
+  it('accepts the right token (200) and reads AWSCURRENT and AWSPREVIOUS of the configured secret', async () => {
+    endpoint.setCurrent(TOKEN_OLD);
+    const handler = validateHandler();
+    expectAllowed(await call(handler, TOKEN_OLD));
+    expect(endpoint.requests.map((request) => [request.secretId, request.versionStage]).sort()).toEqual([
+      ['webhook/caller-token', 'AWSCURRENT'],
+      ['webhook/caller-token', 'AWSPREVIOUS'],
+    ]);
+    expect(reviewLogs()).toHaveLength(1);
+  });
+
+  it('refuses a wrong token with a 403 Status, logging the route and not the path', async () => {
+    endpoint.setCurrent(TOKEN_OLD);
+    const handler = validateHandler();
+    const result = await call(handler, WRONG);
+    expectStatus(result, 403);
+    expect(reviewLogs()).toHaveLength(0);
+    expect(logs).toContainEqual(expect.objectContaining({ statusCode: 403, route: 'POST /validate/{token}' }));
+  });
+
+  it('refuses a missing or empty token with 403', async () => {
+    endpoint.setCurrent(TOKEN_OLD);
+    const handler = validateHandler();
+    expectStatus(await call(handler, undefined), 403);
+    expectStatus(await call(handler, ''), 403);
+    expect(reviewLogs()).toHaveLength(0);
+  });
+
+  it('names the matched cluster of a fleet secret in the review log', async () => {
+    endpoint.setCurrent(JSON.stringify({ tokens: { 'prod-eu': TOKEN_PROD, 'staging-us': TOKEN_NEW } }));
+    const handler = validateHandler();
+    expectAllowed(await call(handler, TOKEN_PROD));
+    expectAllowed(await call(handler, TOKEN_NEW));
+    expectStatus(await call(handler, TOKEN_OLD), 403);
+    expect(reviewLogs().map((record) => record.cluster)).toEqual(['prod-eu', 'staging-us']);
+  });
+
+  it('accepts both AWSCURRENT and AWSPREVIOUS after a rotation', async () => {
+    endpoint.setCurrent(TOKEN_OLD).rotate(TOKEN_NEW);
+    const handler = validateHandler();
+    expectAllowed(await call(handler, TOKEN_OLD));
+    expectAllowed(await call(handler, TOKEN_NEW));
+    expectStatus(await call(handler, WRONG), 403);
+  });
+
+  it('keeps every request working while the secret rotates mid-traffic', async () => {
+    endpoint.setCurrent(TOKEN_OLD).slow(50);
+    const handler = validateHandler();
+
+    // Warm-up burst: all share one read of the secret.
+    const warm = await Promise.all(Array.from({ length: 10 }, () => call(handler, TOKEN_OLD)));
+    warm.forEach(expectAllowed);
+    expect(endpoint.countFor('AWSCURRENT')).toBe(1);
+
+    // Traffic with the old token is in flight when the secret rotates; then the
+    // clusters switch over one by one, so old and new tokens arrive together.
+    const before = Array.from({ length: 20 }, () => call(handler, TOKEN_OLD));
+    endpoint.rotate(TOKEN_NEW);
+    const during = Array.from({ length: 40 }, (_, i) => call(handler, i % 2 === 0 ? TOKEN_NEW : TOKEN_OLD));
+    const answered = await Promise.all([...before, ...during]);
+    answered.forEach(expectAllowed);
+
+    // The new token caused one refresh (shared by every concurrent request), not one each.
+    expect(endpoint.countFor('AWSCURRENT')).toBe(2);
+
+    // Afterwards both tokens work from the cache, and a wrong one still does not.
+    expectAllowed(await call(handler, TOKEN_OLD));
+    expectAllowed(await call(handler, TOKEN_NEW));
+    expectStatus(await call(handler, WRONG), 403);
+    expect(reviewLogs()).toHaveLength(72);
+  });
+
+  describe('Secrets Manager failing with no cached value: 503, then no new attempt for 10 s', () => {
+    it.each([
+      ['erroring (500 InternalServiceError)', (e: SecretsManagerEndpoint) => e.failing()],
+      ['throttling (ThrottlingException)', (e: SecretsManagerEndpoint) => e.throttling()],
+      ['hanging longer than the cluster timeout', (e: SecretsManagerEndpoint) => e.slow(60_000)],
+    ])('%s', async (_name, fault) => {
+      fault(endpoint.setCurrent(TOKEN_OLD));
+      const handler = validateHandler();
+      const first = await timedCall(handler, TOKEN_OLD);
+      timings.push(`no cache, ${_name}: 503 after ${first.elapsed} ms`);
+      expectStatus(first.result, 503);
+      expect(JSON.parse(first.result.body).message).toMatch(/cannot check/);
+      expect(first.elapsed).toBeLessThan(BOUNDED_MS);
+      expect(logs).toContainEqual(expect.objectContaining({ level: 'WARN', message: 'token secret could not be read' }));
+
+      // Within the 10 s back-off the handler does not call Secrets Manager again.
+      const seen = endpoint.requests.length;
+      const second = await timedCall(handler, TOKEN_OLD);
+      expectStatus(second.result, 503);
+      expect(second.elapsed).toBeLessThan(BOUNDED_MS);
+      expect(endpoint.requests.length).toBe(seen);
+      expect(reviewLogs()).toHaveLength(0);
+    });
+
+    it('answers the hanging case with 503 for a wrong token too (it cannot tell)', async () => {
+      endpoint.setCurrent(TOKEN_OLD).slow();
+      const handler = validateHandler();
+      const { result, elapsed } = await timedCall(handler, WRONG);
+      expectStatus(result, 503);
+      expect(elapsed).toBeLessThan(BOUNDED_MS);
+    });
+  });
+
+  describe('Secrets Manager failing with a cached value: keeps serving 200 through the outage', () => {
+    it.each([
+      ['erroring (500 InternalServiceError)', (e: SecretsManagerEndpoint) => e.failing()],
+      ['throttling (ThrottlingException)', (e: SecretsManagerEndpoint) => e.throttling()],
+      ['hanging longer than the cluster timeout', (e: SecretsManagerEndpoint) => e.slow(60_000)],
+    ])('%s', async (_name, fault) => {
+      endpoint.setCurrent(TOKEN_OLD);
+      // TTL 0: every request wants a fresh read, so the outage is hit at once.
+      const handler = validateHandler({ SECRET_CACHE_TTL_SECONDS: '0' });
+      expectAllowed(await call(handler, TOKEN_OLD));
+      const healthyReads = endpoint.countFor('AWSCURRENT');
+      expect(healthyReads).toBe(1);
+
+      fault(endpoint);
+      const first = await timedCall(handler, TOKEN_OLD);
+      timings.push(`cached, ${_name}: 200 after ${first.elapsed} ms`);
+      expectAllowed(first.result);
+      expect(first.elapsed).toBeLessThan(BOUNDED_MS);
+      expect(endpoint.countFor('AWSCURRENT')).toBeGreaterThan(healthyReads);
+      expect(logs).toContainEqual(expect.objectContaining({ level: 'WARN', message: 'token secret refresh failed; serving the cached value' }));
+
+      // During the back-off: served from the cache without calling Secrets Manager.
+      const seen = endpoint.requests.length;
+      const burst = await Promise.all(Array.from({ length: 10 }, () => timedCall(handler, TOKEN_OLD)));
+      for (const { result, elapsed } of burst) {
+        expectAllowed(result);
+        expect(elapsed).toBeLessThan(BOUNDED_MS);
+      }
+      expectStatus(await call(handler, WRONG), 403);
+      expectStatus(await call(handler, undefined), 403);
+      expect(endpoint.requests.length).toBe(seen);
+    });
+  });
+
+  describe('a malformed secret fails closed with 503', () => {
+    it.each([
+      ['an empty string', ''],
+      ['"{" garbage', `{ ${TOKEN_OLD}`],
+      ['truncated JSON holding the token', `{"token": "${TOKEN_OLD}"`],
+      ['JSON without a token', JSON.stringify({ tokn: TOKEN_OLD })],
+      ['a fleet map with a non-string token', JSON.stringify({ tokens: { prod: TOKEN_OLD, staging: 1 } })],
+    ])('%s', async (_name, secret) => {
+      endpoint.setCurrent(secret);
+      const handler = validateHandler();
+      expectStatus(await call(handler, TOKEN_OLD), 503);
+      expect(reviewLogs()).toHaveLength(0);
+    });
+
+    it('a binary-only secret', async () => {
+      endpoint.setCurrent({ binary: Buffer.from(TOKEN_OLD) });
+      const handler = validateHandler();
+      const result = await call(handler, TOKEN_OLD);
+      expectStatus(result, 503);
+      const base64 = Buffer.from(TOKEN_OLD).toString('base64');
+      for (const place of [JSON.stringify(result), ...logs.map((record) => JSON.stringify(record))]) expect(place).not.toContain(base64.slice(8, 28));
+    });
+
+    it.each([
+      ['garbage', `{ ${TOKEN_OLD}`],
+      ['binary-only', { binary: Buffer.from(TOKEN_OLD) }],
+    ] as const)('but a %s AWSPREVIOUS does not block AWSCURRENT', async (_name, previous) => {
+      endpoint.setCurrent(TOKEN_NEW).setPrevious(previous);
+      const handler = validateHandler();
+      expectAllowed(await call(handler, TOKEN_NEW));
+      expectStatus(await call(handler, TOKEN_OLD), 403);
+    });
+  });
+});

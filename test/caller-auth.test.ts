@@ -1,0 +1,505 @@
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import {
+  type FetchSecretVersion,
+  MISMATCH_REFRESH_MS,
+  RETRY_AFTER_FAILURE_MS,
+  type VersionStage,
+  createCallerAuth,
+  createOpenAuth,
+  tokensFromSecret,
+} from '../lib/caller-auth';
+import type { LogRecord } from '../lib/log';
+import { HttpError } from '../lib/status';
+
+/** Long, distinctive tokens, so a leak into an error or a log line cannot go unnoticed. */
+const TOKEN_A = 'tok-alpha-7f3c9e1b2d4a6f8e0c1b3d5f7a9c2e4b6d8f0a1c3e5b7d9f';
+const TOKEN_B = 'tok-bravo-0e2d4c6b8a1f3e5d7c9b0a2f4e6d8c1b3a5f7e9d2c4b6a8f';
+const TOKEN_C = 'tok-charlie-5a7c9e0b2d4f6a8c1e3b5d7f9a0c2e4b6d8f1a3c5e7b9d0f';
+const WRONG = 'tok-wrong-9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e';
+const TTL_MS = 300_000;
+const BUDGET_MS = 1200;
+
+const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest();
+
+/** An in-memory Secrets Manager: versions per stage, an optional failure, a gate to hold fetches, a call log. */
+function fakeSecrets(current?: string, previous?: string) {
+  const versions: Partial<Record<VersionStage, string>> = {};
+  if (current !== undefined) versions.AWSCURRENT = current;
+  if (previous !== undefined) versions.AWSPREVIOUS = previous;
+  const calls: { stage: VersionStage; budgetMs: number }[] = [];
+  let failure: Error | undefined;
+  let gate: Promise<void> | undefined;
+  const fetchVersion: FetchSecretVersion = async (stage, budgetMs) => {
+    calls.push({ stage, budgetMs });
+    if (gate) await gate;
+    if (failure) throw failure;
+    return versions[stage];
+  };
+  return {
+    versions,
+    calls,
+    fetchVersion,
+    count: (stage: VersionStage) => calls.filter((call) => call.stage === stage).length,
+    rotate(next: string) {
+      if (versions.AWSCURRENT !== undefined) versions.AWSPREVIOUS = versions.AWSCURRENT;
+      versions.AWSCURRENT = next;
+    },
+    fail(error: Error = new Error('ThrottlingException: Rate exceeded')) {
+      failure = error;
+    },
+    recover() {
+      failure = undefined;
+    },
+    /** Holds every fetch until the returned function is called. */
+    hold(): () => void {
+      let release = () => {};
+      gate = new Promise<void>((resolve) => {
+        release = () => {
+          gate = undefined;
+          resolve();
+        };
+      });
+      return release;
+    },
+  };
+}
+
+function setup(current?: string, previous?: string, ttlMs = TTL_MS) {
+  const secrets = fakeSecrets(current, previous);
+  const logs: LogRecord[] = [];
+  let time = 1_000_000;
+  const clock = {
+    advance(ms: number) {
+      time += ms;
+    },
+  };
+  const auth = createCallerAuth({ fetchVersion: secrets.fetchVersion, ttlMs, log: (record) => logs.push(record), now: () => time });
+  return { secrets, logs, clock, auth };
+}
+
+async function statusOf(promise: Promise<unknown>): Promise<number | 'ok'> {
+  try {
+    await promise;
+    return 'ok';
+  } catch (error) {
+    if (error instanceof HttpError) return error.statusCode;
+    throw error;
+  }
+}
+
+async function httpError(promise: Promise<unknown>): Promise<HttpError> {
+  const error = await promise.then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
+  expect(error).toBeInstanceOf(HttpError);
+  return error as HttpError;
+}
+
+/** Fails if any 12-character piece of `texts` shows up in `where`: a token cut short is still a leak. */
+function expectNoLeak(texts: readonly string[], where: unknown[]): void {
+  const serialized = where.map((item) => (item instanceof Error ? `${item.name}: ${item.message} ${item.stack}` : JSON.stringify(item)));
+  for (const text of texts) {
+    const fragments = text.length <= 12 ? [text] : Array.from({ length: text.length - 11 }, (_, i) => text.slice(i, i + 12));
+    for (const entry of serialized) {
+      for (const fragment of fragments) expect(entry).not.toContain(fragment);
+    }
+  }
+}
+
+describe('tokensFromSecret', () => {
+  it('reads a plain token, trimmed, with no cluster', () => {
+    const entries = tokensFromSecret(`  ${TOKEN_A}\n`);
+    expect(entries).toHaveLength(1);
+    expect(entries[0]?.cluster).toBeUndefined();
+    expect(entries[0]?.digest.equals(sha256(TOKEN_A))).toBe(true);
+  });
+
+  it('reads {"token": ...}', () => {
+    const entries = tokensFromSecret(JSON.stringify({ token: TOKEN_A }));
+    expect(entries.map((entry) => entry.cluster)).toEqual([undefined]);
+    expect(entries[0]?.digest.equals(sha256(TOKEN_A))).toBe(true);
+  });
+
+  it('reads {"tokens": {cluster: token}} with one entry per cluster', () => {
+    const entries = tokensFromSecret(JSON.stringify({ tokens: { prod: TOKEN_A, staging: TOKEN_B } }));
+    expect(entries.map((entry) => entry.cluster)).toEqual(['prod', 'staging']);
+    expect(entries[0]?.digest.equals(sha256(TOKEN_A))).toBe(true);
+    expect(entries[1]?.digest.equals(sha256(TOKEN_B))).toBe(true);
+  });
+
+  it.each([
+    ['an empty string', ''],
+    ['only whitespace', ' \n\t '],
+    ['"{" garbage', `{ ${TOKEN_A}`],
+    ['truncated JSON', `{"token": "${TOKEN_A}"`],
+    ['JSON without a token', JSON.stringify({ tokn: TOKEN_A })],
+    ['an empty token', JSON.stringify({ token: '' })],
+    ['a non-string token', JSON.stringify({ token: 42 })],
+    ['an empty tokens map', JSON.stringify({ tokens: {} })],
+    ['a tokens map with an empty token', JSON.stringify({ tokens: { prod: TOKEN_A, staging: '' } })],
+    ['a tokens map with a non-string token', JSON.stringify({ tokens: { prod: TOKEN_A, staging: 7 } })],
+    ['tokens as an array', JSON.stringify({ tokens: [TOKEN_A] })],
+  ])('rejects %s without quoting the value', (_name, secret) => {
+    let error: unknown;
+    try {
+      tokensFromSecret(secret);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message).not.toContain(TOKEN_A);
+    expect((error as Error).message).not.toContain('tok-');
+  });
+});
+
+describe('createCallerAuth: tokens', () => {
+  it('accepts the right plain token, refuses a wrong or missing one with 403', async () => {
+    const { auth, logs } = setup(TOKEN_A);
+    await expect(auth(TOKEN_A, BUDGET_MS)).resolves.toEqual({});
+    expect(await statusOf(auth(WRONG, BUDGET_MS))).toBe(403);
+    expect(await statusOf(auth(undefined, BUDGET_MS))).toBe(403);
+    expect(await statusOf(auth('', BUDGET_MS))).toBe(403);
+    expect(await statusOf(auth(`${TOKEN_A}x`, BUDGET_MS))).toBe(403);
+    expect(await statusOf(auth(TOKEN_A.slice(0, -1), BUDGET_MS))).toBe(403);
+    const refusals = [await httpError(auth(WRONG, BUDGET_MS)), await httpError(auth(undefined, BUDGET_MS))];
+    expect(refusals.map((error) => error.statusCode)).toEqual([403, 403]);
+    expectNoLeak([TOKEN_A, WRONG], [...refusals, ...logs]);
+  });
+
+  it('does not fetch the secret for a request without a token', async () => {
+    const { auth, secrets } = setup(TOKEN_A);
+    const error = await httpError(auth(undefined, BUDGET_MS));
+    expect(error.statusCode).toBe(403);
+    expect(secrets.calls).toHaveLength(0);
+  });
+
+  it('accepts {"token": ...}', async () => {
+    const { auth } = setup(JSON.stringify({ token: TOKEN_A }));
+    await expect(auth(TOKEN_A, BUDGET_MS)).resolves.toEqual({});
+    expect(await statusOf(auth(WRONG, BUDGET_MS))).toBe(403);
+  });
+
+  it('returns the matched cluster for {"tokens": {...}}', async () => {
+    const { auth, logs } = setup(JSON.stringify({ tokens: { prod: TOKEN_A, staging: TOKEN_B } }));
+    await expect(auth(TOKEN_A, BUDGET_MS)).resolves.toEqual({ cluster: 'prod' });
+    await expect(auth(TOKEN_B, BUDGET_MS)).resolves.toEqual({ cluster: 'staging' });
+    expect(await statusOf(auth(WRONG, BUDGET_MS))).toBe(403);
+    expectNoLeak([TOKEN_A, TOKEN_B, WRONG], logs);
+  });
+
+  it('fetches both stages with the request budget', async () => {
+    const { auth, secrets } = setup(TOKEN_A);
+    await auth(TOKEN_A, 777);
+    expect(secrets.calls).toEqual([
+      { stage: 'AWSCURRENT', budgetMs: 777 },
+      { stage: 'AWSPREVIOUS', budgetMs: 777 },
+    ]);
+  });
+
+  it('accepts AWSPREVIOUS as well as AWSCURRENT during rotation', async () => {
+    const { auth } = setup(TOKEN_B, TOKEN_A);
+    await expect(auth(TOKEN_A, BUDGET_MS)).resolves.toEqual({});
+    await expect(auth(TOKEN_B, BUDGET_MS)).resolves.toEqual({});
+    expect(await statusOf(auth(WRONG, BUDGET_MS))).toBe(403);
+  });
+
+  it('returns the cluster from an AWSPREVIOUS fleet secret', async () => {
+    const { auth } = setup(JSON.stringify({ tokens: { prod: TOKEN_B } }), JSON.stringify({ tokens: { prod: TOKEN_A, old: TOKEN_C } }));
+    await expect(auth(TOKEN_A, BUDGET_MS)).resolves.toEqual({ cluster: 'prod' });
+    await expect(auth(TOKEN_C, BUDGET_MS)).resolves.toEqual({ cluster: 'old' });
+    await expect(auth(TOKEN_B, BUDGET_MS)).resolves.toEqual({ cluster: 'prod' });
+  });
+
+  it('works without an AWSPREVIOUS version', async () => {
+    const { auth, secrets } = setup(TOKEN_A);
+    await expect(auth(TOKEN_A, BUDGET_MS)).resolves.toEqual({});
+    expect(secrets.count('AWSPREVIOUS')).toBe(1);
+  });
+});
+
+describe('createCallerAuth: cache', () => {
+  it('does not fetch again within the TTL and refetches after it', async () => {
+    const { auth, secrets, clock } = setup(TOKEN_A);
+    await auth(TOKEN_A, BUDGET_MS);
+    expect(secrets.count('AWSCURRENT')).toBe(1);
+    for (let i = 0; i < 5; i += 1) {
+      clock.advance(TTL_MS / 10);
+      await auth(TOKEN_A, BUDGET_MS);
+    }
+    expect(secrets.count('AWSCURRENT')).toBe(1);
+    clock.advance(TTL_MS / 2);
+    await auth(TOKEN_A, BUDGET_MS);
+    expect(secrets.count('AWSCURRENT')).toBe(2);
+    expect(secrets.count('AWSPREVIOUS')).toBe(2);
+  });
+
+  it('picks up a rotation at the next refetch after the TTL', async () => {
+    const { auth, secrets, clock } = setup(TOKEN_A);
+    await auth(TOKEN_A, BUDGET_MS);
+    secrets.rotate(TOKEN_B);
+    clock.advance(TTL_MS);
+    await expect(auth(TOKEN_B, BUDGET_MS)).resolves.toEqual({});
+    await expect(auth(TOKEN_A, BUDGET_MS)).resolves.toEqual({});
+    expect(secrets.count('AWSCURRENT')).toBe(2);
+  });
+
+  it('serves the stale value while Secrets Manager fails, retrying at most every 10 s', async () => {
+    const { auth, secrets, clock, logs } = setup(TOKEN_A);
+    await auth(TOKEN_A, BUDGET_MS);
+    secrets.fail();
+    clock.advance(TTL_MS + 1);
+    await expect(auth(TOKEN_A, BUDGET_MS)).resolves.toEqual({});
+    expect(secrets.count('AWSCURRENT')).toBe(2);
+    expect(logs.some((record) => record.level === 'WARN' && String(record.message).includes('cached'))).toBe(true);
+
+    // Within 10 s of the failure: no new fetch, still served (and a wrong token still refused).
+    for (let i = 0; i < 4; i += 1) {
+      clock.advance(2000);
+      await expect(auth(TOKEN_A, BUDGET_MS)).resolves.toEqual({});
+    }
+    expect(await statusOf(auth(WRONG, BUDGET_MS))).toBe(403);
+    expect(secrets.count('AWSCURRENT')).toBe(2);
+
+    clock.advance(RETRY_AFTER_FAILURE_MS - 8000);
+    await expect(auth(TOKEN_A, BUDGET_MS)).resolves.toEqual({});
+    expect(secrets.count('AWSCURRENT')).toBe(3);
+
+    // Recovery: the next retry refreshes the cache, which then lasts a whole TTL again.
+    secrets.recover();
+    secrets.rotate(TOKEN_B);
+    clock.advance(RETRY_AFTER_FAILURE_MS);
+    await expect(auth(TOKEN_B, BUDGET_MS)).resolves.toEqual({});
+    expect(secrets.count('AWSCURRENT')).toBe(4);
+    clock.advance(TTL_MS - 1);
+    await expect(auth(TOKEN_B, BUDGET_MS)).resolves.toEqual({});
+    expect(secrets.count('AWSCURRENT')).toBe(4);
+    expectNoLeak([TOKEN_A, TOKEN_B, WRONG], logs);
+  });
+
+  it('fails closed with 503 when nothing is cached, retrying at most every 10 s', async () => {
+    const { auth, secrets, clock, logs } = setup(TOKEN_A);
+    secrets.fail();
+    const error = await httpError(auth(TOKEN_A, BUDGET_MS));
+    expect(error.statusCode).toBe(503);
+    expect(secrets.count('AWSCURRENT')).toBe(1);
+    expect(logs.some((record) => record.level === 'WARN')).toBe(true);
+
+    clock.advance(RETRY_AFTER_FAILURE_MS - 1);
+    expect(await statusOf(auth(TOKEN_A, BUDGET_MS))).toBe(503);
+    expect(await statusOf(auth(WRONG, BUDGET_MS))).toBe(503);
+    expect(secrets.count('AWSCURRENT')).toBe(1);
+
+    clock.advance(1);
+    expect(await statusOf(auth(TOKEN_A, BUDGET_MS))).toBe(503);
+    expect(secrets.count('AWSCURRENT')).toBe(2);
+
+    secrets.recover();
+    clock.advance(RETRY_AFTER_FAILURE_MS);
+    await expect(auth(TOKEN_A, BUDGET_MS)).resolves.toEqual({});
+    expect(secrets.count('AWSCURRENT')).toBe(3);
+    expectNoLeak([TOKEN_A, WRONG], logs);
+  });
+
+  it('fails closed when the secret has no AWSCURRENT version', async () => {
+    const { auth } = setup(undefined, TOKEN_A);
+    expect(await statusOf(auth(TOKEN_A, BUDGET_MS))).toBe(503);
+  });
+});
+
+describe('createCallerAuth: a token that matches neither version', () => {
+  it('triggers one refresh, at most every 30 s', async () => {
+    const { auth, secrets, clock } = setup(TOKEN_A);
+    await auth(TOKEN_A, BUDGET_MS);
+    expect(secrets.count('AWSCURRENT')).toBe(1);
+
+    clock.advance(1000);
+    expect(await statusOf(auth(WRONG, BUDGET_MS))).toBe(403);
+    expect(secrets.count('AWSCURRENT')).toBe(2);
+
+    for (let i = 0; i < 5; i += 1) {
+      clock.advance(5000);
+      expect(await statusOf(auth(WRONG, BUDGET_MS))).toBe(403);
+    }
+    expect(secrets.count('AWSCURRENT')).toBe(2);
+
+    clock.advance(MISMATCH_REFRESH_MS - 25_000);
+    expect(await statusOf(auth(WRONG, BUDGET_MS))).toBe(403);
+    expect(secrets.count('AWSCURRENT')).toBe(3);
+  });
+
+  it('does not refresh twice when the request itself just fetched the secret', async () => {
+    const { auth, secrets } = setup(TOKEN_A);
+    expect(await statusOf(auth(WRONG, BUDGET_MS))).toBe(403);
+    expect(secrets.count('AWSCURRENT')).toBe(1);
+  });
+
+  it('accepts a cluster switched to a rotated token within 30 s', async () => {
+    const { auth, secrets, clock } = setup(TOKEN_A);
+    await auth(TOKEN_A, BUDGET_MS);
+    clock.advance(1000);
+    // Someone probes with a wrong token: that spends the mismatch refresh.
+    expect(await statusOf(auth(WRONG, BUDGET_MS))).toBe(403);
+
+    clock.advance(1000);
+    secrets.rotate(TOKEN_B);
+    // Still within 30 s of the last mismatch refresh: the new token is not known yet.
+    expect(await statusOf(auth(TOKEN_B, BUDGET_MS))).toBe(403);
+    // The old token keeps working throughout.
+    await expect(auth(TOKEN_A, BUDGET_MS)).resolves.toEqual({});
+
+    clock.advance(MISMATCH_REFRESH_MS - 1000);
+    await expect(auth(TOKEN_B, BUDGET_MS)).resolves.toEqual({});
+    // ... and the refreshed cache holds AWSPREVIOUS, so the old token still works too.
+    await expect(auth(TOKEN_A, BUDGET_MS)).resolves.toEqual({});
+  });
+
+  it('accepts a rotated token at once when no mismatch refresh happened recently', async () => {
+    const { auth, secrets, clock } = setup(TOKEN_A);
+    await auth(TOKEN_A, BUDGET_MS);
+    clock.advance(5000);
+    secrets.rotate(TOKEN_B);
+    await expect(auth(TOKEN_B, BUDGET_MS)).resolves.toEqual({});
+  });
+
+  it('serves the cached value and refuses with 403 when the mismatch refresh fails', async () => {
+    const { auth, secrets, clock } = setup(TOKEN_A);
+    await auth(TOKEN_A, BUDGET_MS);
+    secrets.fail();
+    clock.advance(1000);
+    expect(await statusOf(auth(WRONG, BUDGET_MS))).toBe(403);
+    expect(secrets.count('AWSCURRENT')).toBe(2);
+    await expect(auth(TOKEN_A, BUDGET_MS)).resolves.toEqual({});
+    // The failed refresh also starts the 10 s back-off: after 30 s a mismatch refreshes again.
+    clock.advance(MISMATCH_REFRESH_MS);
+    expect(await statusOf(auth(WRONG, BUDGET_MS))).toBe(403);
+    expect(secrets.count('AWSCURRENT')).toBe(3);
+  });
+});
+
+describe('createCallerAuth: concurrency', () => {
+  it('shares one fetch among concurrent first requests', async () => {
+    const { auth, secrets } = setup(TOKEN_A);
+    const release = secrets.hold();
+    const results = Array.from({ length: 20 }, (_, i) => auth(i % 2 === 0 ? TOKEN_A : WRONG, BUDGET_MS).then(
+      () => 'ok' as const,
+      (error: HttpError) => error.statusCode,
+    ));
+    await Promise.resolve();
+    release();
+    const statuses = await Promise.all(results);
+    expect(statuses.filter((status) => status === 'ok')).toHaveLength(10);
+    expect(statuses.filter((status) => status === 403)).toHaveLength(10);
+    expect(secrets.count('AWSCURRENT')).toBe(1);
+    expect(secrets.count('AWSPREVIOUS')).toBe(1);
+  });
+
+  it('shares one refresh among concurrent requests after the TTL', async () => {
+    const { auth, secrets, clock } = setup(TOKEN_A);
+    await auth(TOKEN_A, BUDGET_MS);
+    clock.advance(TTL_MS);
+    const release = secrets.hold();
+    const results = Array.from({ length: 10 }, () => auth(TOKEN_A, BUDGET_MS));
+    release();
+    await expect(Promise.all(results)).resolves.toHaveLength(10);
+    expect(secrets.count('AWSCURRENT')).toBe(2);
+  });
+
+  it('shares one failed fetch among concurrent requests: all 503, one attempt', async () => {
+    const { auth, secrets } = setup(TOKEN_A);
+    secrets.fail();
+    const release = secrets.hold();
+    const results = Array.from({ length: 10 }, () => statusOf(auth(TOKEN_A, BUDGET_MS)));
+    release();
+    expect(await Promise.all(results)).toEqual(Array(10).fill(503));
+    expect(secrets.count('AWSCURRENT')).toBe(1);
+  });
+
+  it('lets a burst of wrong tokens cause one refresh, not one each', async () => {
+    const { auth, secrets, clock } = setup(TOKEN_A);
+    await auth(TOKEN_A, BUDGET_MS);
+    clock.advance(5000);
+    const release = secrets.hold();
+    const results = Array.from({ length: 50 }, () => statusOf(auth(WRONG, BUDGET_MS)));
+    await new Promise((resolve) => setImmediate(resolve));
+    release();
+    expect(await Promise.all(results)).toEqual(Array(50).fill(403));
+    expect(secrets.count('AWSCURRENT')).toBe(2);
+    clock.advance(MISMATCH_REFRESH_MS - 1);
+    expect(await statusOf(auth(WRONG, BUDGET_MS))).toBe(403);
+    expect(secrets.count('AWSCURRENT')).toBe(2);
+  });
+
+  it('accepts every concurrent request of a cluster switched to a rotated token', async () => {
+    const { auth, secrets, clock } = setup(TOKEN_A);
+    await auth(TOKEN_A, BUDGET_MS);
+    clock.advance(5000);
+    secrets.rotate(TOKEN_B);
+    const release = secrets.hold();
+    const results = Array.from({ length: 10 }, () => statusOf(auth(TOKEN_B, BUDGET_MS)));
+    await new Promise((resolve) => setImmediate(resolve));
+    release();
+    expect(await Promise.all(results)).toEqual(Array(10).fill('ok'));
+    expect(secrets.count('AWSCURRENT')).toBe(2);
+  });
+});
+
+describe('createCallerAuth: malformed secrets', () => {
+  const malformed: [string, string][] = [
+    ['an empty string', ''],
+    ['"{" garbage', `{${TOKEN_A}`],
+    ['truncated JSON holding the token', `{"token": "${TOKEN_A}"`],
+    ['JSON without a token', JSON.stringify({ secret: TOKEN_A })],
+    ['a fleet map with a bad entry', JSON.stringify({ tokens: { prod: TOKEN_A, staging: null } })],
+  ];
+
+  it.each(malformed)('fails closed with 503 for %s, without the secret in the error or logs', async (_name, secret) => {
+    const { auth, logs } = setup(secret);
+    const error = await httpError(auth(TOKEN_A, BUDGET_MS));
+    expect(error.statusCode).toBe(503);
+    expect(logs.length).toBeGreaterThan(0);
+    expectNoLeak([TOKEN_A, secret].filter((text) => text.length > 3), [error, ...logs]);
+  });
+
+  it('keeps serving the cached value when AWSCURRENT turns malformed', async () => {
+    const { auth, secrets, clock, logs } = setup(TOKEN_A);
+    await auth(TOKEN_A, BUDGET_MS);
+    secrets.versions.AWSCURRENT = `{"token": "${TOKEN_B}"`;
+    clock.advance(TTL_MS);
+    await expect(auth(TOKEN_A, BUDGET_MS)).resolves.toEqual({});
+    expect(await statusOf(auth(TOKEN_B, BUDGET_MS))).toBe(403);
+    expectNoLeak([TOKEN_A, TOKEN_B], logs);
+  });
+
+  it.each(malformed)('a malformed AWSPREVIOUS (%s) does not block AWSCURRENT', async (_name, secret) => {
+    const { auth, logs } = setup(TOKEN_B, secret);
+    await expect(auth(TOKEN_B, BUDGET_MS)).resolves.toEqual({});
+    expect(await statusOf(auth(TOKEN_A, BUDGET_MS))).toBe(403);
+    expectNoLeak([TOKEN_A, TOKEN_B], logs);
+  });
+});
+
+describe('createOpenAuth', () => {
+  it('lets every caller in and warns exactly once', async () => {
+    const logs: LogRecord[] = [];
+    const auth = createOpenAuth((record) => logs.push(record));
+    await expect(auth(undefined, BUDGET_MS)).resolves.toEqual({});
+    await expect(auth(TOKEN_A, BUDGET_MS)).resolves.toEqual({});
+    await Promise.all(Array.from({ length: 5 }, () => auth(WRONG, BUDGET_MS)));
+    expect(logs).toHaveLength(1);
+    expect(logs[0]).toMatchObject({ level: 'WARN' });
+    expect(String(logs[0]?.message)).toContain('WEBHOOK_TOKEN_SECRET_ID');
+    expectNoLeak([TOKEN_A, WRONG], logs);
+  });
+
+  it('warns once per authenticator', async () => {
+    const logs: LogRecord[] = [];
+    const first = createOpenAuth((record) => logs.push(record));
+    const second = createOpenAuth((record) => logs.push(record));
+    await first(undefined, BUDGET_MS);
+    await second(undefined, BUDGET_MS);
+    await first(undefined, BUDGET_MS);
+    expect(logs).toHaveLength(2);
+  });
+});

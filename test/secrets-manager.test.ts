@@ -1,0 +1,187 @@
+/**
+ * The real AWS SDK client, through lib/secrets-manager.ts, against a local
+ * endpoint speaking the Secrets Manager JSON protocol. The client is a module
+ * singleton, so the endpoint and environment are set once for the file, before
+ * the first call creates it; each test scripts the endpoint afresh.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { secretsManagerFetcher } from '../lib/secrets-manager';
+import {
+  type SecretsManagerEndpoint,
+  serviceError,
+  startSecretsManagerEndpoint,
+  useEndpointEnvironment,
+} from './support/secrets-manager-endpoint';
+
+const TOKEN_A = 'tok-sm-alpha-3b5d7f9a1c3e5b7d9f0a2c4e6b8d0f1a3c5e7b9d2f4a6c8e';
+const TOKEN_B = 'tok-sm-bravo-8e6c4a2f0d8b6e4c2a0f9d7b5e3c1a9f7d5b3e1c0a8f6d4b';
+const BUDGET_MS = 3000;
+
+let endpoint: SecretsManagerEndpoint;
+let restoreEnvironment: () => void;
+let fetchVersion: ReturnType<typeof secretsManagerFetcher>;
+
+beforeAll(async () => {
+  endpoint = await startSecretsManagerEndpoint('webhook/caller-token');
+  restoreEnvironment = useEndpointEnvironment(endpoint);
+  fetchVersion = secretsManagerFetcher(endpoint.secretName);
+});
+
+afterAll(async () => {
+  await endpoint?.close();
+  restoreEnvironment?.();
+});
+
+beforeEach(() => {
+  endpoint.reset();
+});
+
+async function rejection(promise: Promise<unknown>): Promise<Error & { $metadata?: { attempts?: number } }> {
+  const outcome = await promise.then(
+    (value) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
+  if (!('error' in outcome)) throw new Error(`expected a rejection, got ${JSON.stringify(outcome.value)}`);
+  expect(outcome.error).toBeInstanceOf(Error);
+  return outcome.error as Error;
+}
+
+describe('secretsManagerFetcher against a local Secrets Manager', () => {
+  it('sends a signed GetSecretValue for AWSCURRENT and returns the SecretString', async () => {
+    endpoint.setCurrent(TOKEN_A);
+    await expect(fetchVersion('AWSCURRENT', BUDGET_MS)).resolves.toBe(TOKEN_A);
+    expect(endpoint.requests).toHaveLength(1);
+    const [request] = endpoint.requests;
+    expect(request).toMatchObject({
+      method: 'POST',
+      path: '/',
+      target: 'secretsmanager.GetSecretValue',
+      secretId: 'webhook/caller-token',
+      versionStage: 'AWSCURRENT',
+    });
+    expect(request?.contentType).toMatch(/^application\/x-amz-json-1\.1/);
+    expect(request?.body).toEqual({ SecretId: 'webhook/caller-token', VersionStage: 'AWSCURRENT' });
+    // Signed by the real SDK with the dummy credentials, for the region and service.
+    expect(request?.authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=AKIDLOCALTESTONLY0001\/\d{8}\/us-east-1\/secretsmanager\/aws4_request/);
+  });
+
+  it('asks for AWSPREVIOUS explicitly and returns it', async () => {
+    endpoint.setCurrent(TOKEN_A).rotate(TOKEN_B);
+    await expect(fetchVersion('AWSPREVIOUS', BUDGET_MS)).resolves.toBe(TOKEN_A);
+    await expect(fetchVersion('AWSCURRENT', BUDGET_MS)).resolves.toBe(TOKEN_B);
+    expect(endpoint.requests.map((request) => request.versionStage)).toEqual(['AWSPREVIOUS', 'AWSCURRENT']);
+    expect(endpoint.countFor('AWSPREVIOUS')).toBe(1);
+    expect(endpoint.countFor('AWSCURRENT')).toBe(1);
+  });
+
+  it('works with the secret ARN as its id', async () => {
+    endpoint.setCurrent(TOKEN_A);
+    await expect(secretsManagerFetcher(endpoint.arn)('AWSCURRENT', BUDGET_MS)).resolves.toBe(TOKEN_A);
+    expect(endpoint.requests[0]?.secretId).toBe(endpoint.arn);
+  });
+
+  it('resolves undefined where there is no AWSPREVIOUS version', async () => {
+    endpoint.setCurrent(TOKEN_A);
+    await expect(fetchVersion('AWSPREVIOUS', BUDGET_MS)).resolves.toBeUndefined();
+    expect(endpoint.countFor('AWSPREVIOUS')).toBe(1);
+  });
+
+  it('rejects with ResourceNotFoundException where there is no AWSCURRENT version', async () => {
+    const error = await rejection(fetchVersion('AWSCURRENT', BUDGET_MS));
+    expect(error.name).toBe('ResourceNotFoundException');
+  });
+
+  it('rejects with ResourceNotFoundException for an unknown secret', async () => {
+    endpoint.setCurrent(TOKEN_A);
+    const error = await rejection(secretsManagerFetcher('no/such/secret')('AWSCURRENT', BUDGET_MS));
+    expect(error.name).toBe('ResourceNotFoundException');
+    expect(endpoint.requests[0]?.secretId).toBe('no/such/secret');
+  });
+
+  it('passes an empty SecretString through for the caller to refuse', async () => {
+    endpoint.setCurrent('');
+    await expect(fetchVersion('AWSCURRENT', BUDGET_MS)).resolves.toBe('');
+  });
+
+  it('rejects a binary-only AWSCURRENT without quoting it', async () => {
+    endpoint.setCurrent({ binary: Buffer.from(TOKEN_A) });
+    const error = await rejection(fetchVersion('AWSCURRENT', BUDGET_MS));
+    expect(error.message).toMatch(/SecretString/);
+    expect(`${error.message} ${error.stack}`).not.toContain(TOKEN_A);
+    expect(`${error.message} ${error.stack}`).not.toContain(Buffer.from(TOKEN_A).toString('base64'));
+  });
+
+  it('treats a binary-only AWSPREVIOUS as absent, so it cannot block AWSCURRENT', async () => {
+    endpoint.setCurrent({ binary: Buffer.from(TOKEN_A) }).rotate(TOKEN_B);
+    await expect(fetchVersion('AWSPREVIOUS', BUDGET_MS)).resolves.toBeUndefined();
+    await expect(fetchVersion('AWSCURRENT', BUDGET_MS)).resolves.toBe(TOKEN_B);
+  });
+
+  it('propagates a 500 InternalServiceError after one retry', async () => {
+    endpoint.setCurrent(TOKEN_A).failing();
+    const error = await rejection(fetchVersion('AWSCURRENT', BUDGET_MS));
+    expect(error.name).toBe('InternalServiceError');
+    expect(error.$metadata?.attempts).toBe(2);
+    expect(endpoint.countFor('AWSCURRENT')).toBe(2);
+  });
+
+  it('recovers from one 500 by retrying', async () => {
+    endpoint.setCurrent(TOKEN_A).failing({ times: 1 });
+    await expect(fetchVersion('AWSCURRENT', BUDGET_MS)).resolves.toBe(TOKEN_A);
+    expect(endpoint.countFor('AWSCURRENT')).toBe(2);
+  });
+
+  it.each(['AWSCURRENT', 'AWSPREVIOUS'] as const)('propagates ThrottlingException for %s (not mistaken for a missing version)', async (stage) => {
+    endpoint.setCurrent(TOKEN_A).rotate(TOKEN_B).throttling();
+    const error = await rejection(fetchVersion(stage, BUDGET_MS));
+    expect(error.name).toBe('ThrottlingException');
+    expect(endpoint.countFor(stage)).toBeGreaterThanOrEqual(1);
+    expect(endpoint.countFor(stage)).toBeLessThanOrEqual(2);
+  });
+
+  it('propagates other client errors without retrying', async () => {
+    endpoint.setCurrent(TOKEN_A).setFault(serviceError('AccessDeniedException', 400, 'not authorized'));
+    const error = await rejection(fetchVersion('AWSCURRENT', BUDGET_MS));
+    expect(error.name).toBe('AccessDeniedException');
+    expect(endpoint.countFor('AWSCURRENT')).toBe(1);
+  });
+
+  it('answers within the budget when the endpoint is only a little slow', async () => {
+    endpoint.setCurrent(TOKEN_A).slow(100);
+    await expect(fetchVersion('AWSCURRENT', BUDGET_MS)).resolves.toBe(TOKEN_A);
+  });
+
+  it('aborts a hanging request at about the budget and closes its connection', async () => {
+    endpoint.setCurrent(TOKEN_A).slow();
+    const budget = 400;
+    const started = performance.now();
+    const error = await rejection(fetchVersion('AWSCURRENT', budget));
+    const elapsed = performance.now() - started;
+    console.info(`hanging endpoint, budget ${budget} ms: rejected after ${Math.round(elapsed)} ms`);
+    expect(error.name).toBe('AbortError');
+    // Bounded, not a precise timing: well under 5x the budget.
+    expect(elapsed).toBeLessThan(5 * budget);
+    expect(endpoint.countFor('AWSCURRENT')).toBe(1);
+    // The client gave up on the connection rather than leaving it open.
+    await expect.poll(() => endpoint.requests[0]?.abandoned, { timeout: 2000 }).toBe(true);
+  });
+
+  it('aborts a hanging AWSPREVIOUS too, rather than calling it missing', async () => {
+    endpoint.setCurrent(TOKEN_A).rotate(TOKEN_B).slow();
+    const error = await rejection(fetchVersion('AWSPREVIOUS', 300));
+    expect(error.name).toBe('AbortError');
+  });
+
+  it('cuts a stalled attempt with the request timeout and retries within the budget', async () => {
+    // Only the first request stalls; the retry is answered at once. Without an
+    // enforced request timeout, the first attempt would hang until the budget.
+    endpoint.setCurrent(TOKEN_A).slow(Number.POSITIVE_INFINITY, { times: 1 });
+    const started = performance.now();
+    await expect(fetchVersion('AWSCURRENT', 5000)).resolves.toBe(TOKEN_A);
+    const elapsed = performance.now() - started;
+    console.info(`first attempt stalled, budget 5000 ms: answered by the retry after ${Math.round(elapsed)} ms`);
+    expect(endpoint.countFor('AWSCURRENT')).toBe(2);
+    expect(endpoint.requests[0]?.abandoned).toBe(true);
+    expect(elapsed).toBeLessThan(5000);
+  });
+});

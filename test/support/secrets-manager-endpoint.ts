@@ -1,0 +1,333 @@
+/**
+ * A local stand-in for AWS Secrets Manager that speaks its JSON protocol
+ * (`POST /`, `x-amz-target: secretsmanager.GetSecretValue`,
+ * `application/x-amz-json-1.1`), so tests can point the real SDK client at it
+ * with `AWS_ENDPOINT_URL_SECRETS_MANAGER` instead of mocking modules.
+ *
+ * Scriptable per test: the AWSCURRENT / AWSPREVIOUS versions (string or
+ * binary-only), rotation, faults (service errors, throttling, slow or hanging
+ * answers) optionally limited to one stage or a number of requests, and a log
+ * of every request received. Bound to 127.0.0.1 on a random port; `close()`
+ * destroys every socket and timer, so a test never hangs on it.
+ */
+import { randomUUID } from 'node:crypto';
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+export type Stage = 'AWSCURRENT' | 'AWSPREVIOUS';
+export const STAGES: readonly Stage[] = ['AWSCURRENT', 'AWSPREVIOUS'];
+
+/** A secret version's payload: `SecretString`, or `SecretBinary` only. */
+export type SecretPayload = { string: string } | { binary: Uint8Array };
+
+export interface StoredVersion {
+  versionId: string;
+  payload: SecretPayload;
+  createdDate: number;
+}
+
+export type Fault =
+  /** An error answer in the JSON protocol's shape, e.g. 500 InternalServiceError. */
+  | { kind: 'error'; status: number; type: string; message?: string }
+  /** The normal answer, sent after `delayMs` (Infinity: never; the socket stays open). */
+  | { kind: 'slow'; delayMs: number };
+
+export interface FaultOptions {
+  /** Stages the fault applies to (default: all). */
+  stages?: readonly Stage[];
+  /** Number of matching requests that get the fault; the rest are answered normally (default: all). */
+  times?: number;
+}
+
+export interface RecordedRequest {
+  method: string | undefined;
+  path: string | undefined;
+  target: string | undefined;
+  contentType: string | undefined;
+  authorization: string | undefined;
+  /** The parsed JSON body, or undefined where it was not JSON. */
+  body: unknown;
+  secretId: unknown;
+  versionStage: unknown;
+  /** Set when the client closed the connection before the answer was sent. */
+  abandoned: boolean;
+}
+
+export const serviceError = (type: string, status: number, message = `${type} from the local endpoint`): Fault => ({
+  kind: 'error',
+  status,
+  type,
+  message,
+});
+export const INTERNAL_ERROR: Fault = serviceError('InternalServiceError', 500, 'An error occurred on the server side.');
+export const THROTTLED: Fault = serviceError('ThrottlingException', 400, 'Rate exceeded');
+
+function toPayload(secret: string | SecretPayload): SecretPayload {
+  return typeof secret === 'string' ? { string: secret } : secret;
+}
+
+export class SecretsManagerEndpoint {
+  readonly requests: RecordedRequest[] = [];
+  readonly arn: string;
+  private versions: Partial<Record<Stage, StoredVersion>> = {};
+  private fault: { fault: Fault; stages: readonly Stage[]; remaining: number } | undefined;
+  private readonly sockets = new Set<Socket>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  /** Sockets with a request whose answer is still pending (a slow fault). */
+  private readonly pending = new Set<Socket>();
+  private closed = false;
+
+  private constructor(
+    private readonly server: Server,
+    readonly url: string,
+    readonly secretName: string,
+  ) {
+    this.arn = `arn:aws:secretsmanager:us-east-1:123456789012:secret:${secretName}-AbCdEf`;
+    server.on('connection', (socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+    server.on('request', (request, response) => this.handle(request, response));
+  }
+
+  static async start(secretName = 'webhook/caller-token'): Promise<SecretsManagerEndpoint> {
+    const server = createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve());
+    });
+    const { address, port } = server.address() as AddressInfo;
+    return new SecretsManagerEndpoint(server, `http://${address}:${port}`, secretName);
+  }
+
+  /** Replaces the AWSCURRENT version (AWSPREVIOUS is left as it is). */
+  setCurrent(secret: string | SecretPayload): this {
+    this.versions.AWSCURRENT = this.newVersion(secret);
+    return this;
+  }
+
+  /** Replaces the AWSPREVIOUS version; undefined removes it. */
+  setPrevious(secret: string | SecretPayload | undefined): this {
+    if (secret === undefined) delete this.versions.AWSPREVIOUS;
+    else this.versions.AWSPREVIOUS = this.newVersion(secret);
+    return this;
+  }
+
+  /** What rotation does: the current version becomes AWSPREVIOUS and `secret` becomes AWSCURRENT. */
+  rotate(secret: string | SecretPayload): this {
+    const current = this.versions.AWSCURRENT;
+    if (current) this.versions.AWSPREVIOUS = current;
+    this.versions.AWSCURRENT = this.newVersion(secret);
+    return this;
+  }
+
+  version(stage: Stage): StoredVersion | undefined {
+    return this.versions[stage];
+  }
+
+  /** Makes matching requests fail or stall; `undefined` makes the endpoint healthy again. */
+  setFault(fault: Fault | undefined, { stages = STAGES, times = Number.POSITIVE_INFINITY }: FaultOptions = {}): this {
+    this.fault = fault === undefined ? undefined : { fault, stages, remaining: times };
+    return this;
+  }
+
+  failing(options?: FaultOptions): this {
+    return this.setFault(INTERNAL_ERROR, options);
+  }
+
+  throttling(options?: FaultOptions): this {
+    return this.setFault(THROTTLED, options);
+  }
+
+  /** Answers only after `delayMs` (default: never, until the client gives up or the endpoint closes). */
+  slow(delayMs = Number.POSITIVE_INFINITY, options?: FaultOptions): this {
+    return this.setFault({ kind: 'slow', delayMs }, options);
+  }
+
+  healthy(): this {
+    return this.setFault(undefined);
+  }
+
+  /** Requests received for one stage (any SecretId). */
+  countFor(stage: Stage): number {
+    return this.requests.filter((request) => request.versionStage === stage).length;
+  }
+
+  /** Forgets versions, faults and recorded requests; answers still pending from earlier tests are dropped. */
+  reset(): this {
+    this.versions = {};
+    this.fault = undefined;
+    this.requests.length = 0;
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    for (const socket of this.pending) socket.destroy();
+    this.pending.clear();
+    return this;
+  }
+
+  /** Stops listening and destroys every open socket and pending timer. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    const done = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeAllConnections();
+    for (const socket of this.sockets) socket.destroy();
+    await done;
+  }
+
+  private newVersion(secret: string | SecretPayload): StoredVersion {
+    return { versionId: randomUUID(), payload: toPayload(secret), createdDate: Math.floor(Date.now() / 1000) };
+  }
+
+  private handle(request: IncomingMessage, response: ServerResponse): void {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      let body: unknown;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        body = undefined;
+      }
+      const fields = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
+      const record: RecordedRequest = {
+        method: request.method,
+        path: request.url,
+        target: header(request, 'x-amz-target'),
+        contentType: header(request, 'content-type'),
+        authorization: header(request, 'authorization'),
+        body,
+        secretId: fields.SecretId,
+        versionStage: fields.VersionStage ?? 'AWSCURRENT',
+        abandoned: false,
+      };
+      this.requests.push(record);
+      response.on('close', () => {
+        if (!response.writableFinished) record.abandoned = true;
+      });
+      this.answer(record, response);
+    });
+  }
+
+  private answer(record: RecordedRequest, response: ServerResponse): void {
+    if (record.method !== 'POST' || record.path !== '/') {
+      return send(response, 404, { __type: 'UnknownOperationException', message: 'POST / only' });
+    }
+    if (record.target !== 'secretsmanager.GetSecretValue') {
+      return send(response, 400, { __type: 'UnknownOperationException', message: `unsupported target ${record.target}` });
+    }
+    if (record.contentType?.split(';')[0]?.trim() !== 'application/x-amz-json-1.1') {
+      return send(response, 400, { __type: 'SerializationException', message: 'expected application/x-amz-json-1.1' });
+    }
+    if (typeof record.secretId !== 'string') {
+      return send(response, 400, { __type: 'InvalidParameterException', message: 'SecretId is required' });
+    }
+    const stage = record.versionStage as Stage;
+    const fault = this.fault;
+    if (fault && fault.remaining > 0 && fault.stages.includes(stage)) {
+      fault.remaining -= 1;
+      if (fault.fault.kind === 'error') {
+        return send(response, fault.fault.status, { __type: fault.fault.type, message: fault.fault.message });
+      }
+      if (fault.fault.delayMs === Number.POSITIVE_INFINITY) {
+        this.hold(response);
+        return;
+      }
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        this.release(response);
+        if (!response.destroyed) this.answerValue(record, response);
+      }, fault.fault.delayMs);
+      this.timers.add(timer);
+      this.hold(response);
+      return;
+    }
+    this.answerValue(record, response);
+  }
+
+  private hold(response: ServerResponse): void {
+    const socket = response.socket;
+    if (!socket) return;
+    this.pending.add(socket);
+    response.on('close', () => this.pending.delete(socket));
+  }
+
+  private release(response: ServerResponse): void {
+    if (response.socket) this.pending.delete(response.socket);
+  }
+
+  private answerValue(record: RecordedRequest, response: ServerResponse): void {
+    const stage = record.versionStage as Stage;
+    const known = record.secretId === this.secretName || record.secretId === this.arn;
+    if (!known) {
+      return send(response, 400, { __type: 'ResourceNotFoundException', message: "Secrets Manager can't find the specified secret." });
+    }
+    const version = STAGES.includes(stage) ? this.versions[stage] : undefined;
+    if (!version) {
+      return send(response, 400, {
+        __type: 'ResourceNotFoundException',
+        message: `Secrets Manager can't find the specified secret value for staging label: ${String(stage)}`,
+      });
+    }
+    const stages = STAGES.filter((candidate) => this.versions[candidate]?.versionId === version.versionId);
+    send(response, 200, {
+      ARN: this.arn,
+      Name: this.secretName,
+      VersionId: version.versionId,
+      ...('string' in version.payload
+        ? { SecretString: version.payload.string }
+        : { SecretBinary: Buffer.from(version.payload.binary).toString('base64') }),
+      VersionStages: stages,
+      CreatedDate: version.createdDate,
+    });
+  }
+}
+
+function header(request: IncomingMessage, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+function send(response: ServerResponse, status: number, body: unknown): void {
+  if (response.destroyed || response.writableEnded) return;
+  const text = JSON.stringify(body);
+  response.writeHead(status, {
+    'content-type': 'application/x-amz-json-1.1',
+    'content-length': Buffer.byteLength(text),
+    'x-amzn-requestid': randomUUID(),
+  });
+  response.end(text);
+}
+
+/** Starts an endpoint; close it in afterAll / afterEach. */
+export const startSecretsManagerEndpoint = (secretName?: string) => SecretsManagerEndpoint.start(secretName);
+
+/**
+ * Points the AWS SDK at `endpoint` with dummy credentials and no shared config
+ * files; returns a function that restores the previous environment.
+ */
+export function useEndpointEnvironment(endpoint: SecretsManagerEndpoint): () => void {
+  const values: Record<string, string> = {
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: endpoint.url,
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'AKIDLOCALTESTONLY0001',
+    AWS_SECRET_ACCESS_KEY: 'local-test-secret-access-key-not-real',
+    AWS_CONFIG_FILE: '/nonexistent/aws-config',
+    AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
+    AWS_EC2_METADATA_DISABLED: 'true',
+  };
+  const cleared = ['AWS_SESSION_TOKEN', 'AWS_PROFILE', 'AWS_ENDPOINT_URL', 'AWS_IGNORE_CONFIGURED_ENDPOINT_URLS'];
+  const saved = new Map<string, string | undefined>();
+  for (const name of [...Object.keys(values), ...cleared]) saved.set(name, process.env[name]);
+  for (const name of cleared) delete process.env[name];
+  Object.assign(process.env, values);
+  return () => {
+    for (const [name, value] of saved) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  };
+}
