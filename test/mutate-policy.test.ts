@@ -228,6 +228,26 @@ describe('IMAGE_PULL_POLICY_MODE=enforce', () => {
     }
   });
 
+  it('gives image volumes pullPolicy Always too, and leaves them alone in default mode', () => {
+    const request = podRequest(
+      pod({
+        containers: [{ name: 'a', image: 'x', imagePullPolicy: 'Always' }],
+        imagePullSecrets: [{ name: 'registry-credentials' }],
+        volumes: [
+          { name: 'model', image: { reference: 'registry.example.com/model:1', pullPolicy: 'IfNotPresent' } },
+          { name: 'cache', emptyDir: {} },
+          { name: 'data', image: { reference: 'registry.example.com/data:1' } },
+        ],
+      }),
+    );
+    expect(patchFor(request, enforce)).toEqual([
+      { op: 'add', path: '/spec/volumes/0/image/pullPolicy', value: 'Always' },
+      { op: 'add', path: '/spec/volumes/2/image/pullPolicy', value: 'Always' },
+    ]);
+    expect(patchFor({ ...request, object: mutated(request, enforce) }, enforce)).toEqual([]);
+    expect(patchFor(request)).toEqual([]);
+  });
+
   it('is idempotent', () => {
     const request = podRequest(pod({ containers: [{ name: 'a', image: 'x', imagePullPolicy: 'Never' }] }));
     expect(patchFor({ ...request, object: mutated(request, enforce) }, enforce)).toEqual([]);

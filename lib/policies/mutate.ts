@@ -20,6 +20,19 @@ function pullPolicyOperations(entries: readonly ContainerEntry[], config: Config
   });
 }
 
+/**
+ * Image volumes (`volumes[].image`) are pulled from a registry like container
+ * images, so `enforce` mode gives them `pullPolicy: Always` too.
+ */
+function imageVolumeOperations(spec: Record<string, unknown>, config: Config): Operation[] {
+  const volumes = field(spec, 'volumes');
+  if (config.imagePullPolicyMode !== 'enforce' || !Array.isArray(volumes)) return [];
+  return volumes.flatMap((volume, index) => {
+    const source = field(volume, 'image');
+    return isObject(source) ? setValue(['spec', 'volumes', index, 'image', 'pullPolicy'], source.pullPolicy, 'Always') : [];
+  });
+}
+
 function pullSecretOperations(spec: Record<string, unknown>, namespace: string | undefined, config: Config): Operation[] {
   const { all, names } = config.imagePullSecretNamespaces;
   if (!all && (namespace === undefined || !names.has(namespace))) return [];
@@ -49,7 +62,11 @@ export function mutatePod(request: AdmissionRequest, config: Config): Decision {
   if (request.operation === 'CREATE' && !request.subResource) {
     const spec = podSpecOf(request.object, ['spec']);
     if (!spec || !isObject(request.object)) return allow();
-    patch = [...pullPolicyOperations(containersOf(spec), config), ...pullSecretOperations(spec, namespace, config)];
+    patch = [
+      ...pullPolicyOperations(containersOf(spec), config),
+      ...imageVolumeOperations(spec, config),
+      ...pullSecretOperations(spec, namespace, config),
+    ];
   } else if (
     request.operation === 'UPDATE' &&
     request.subResource === 'ephemeralcontainers' &&
