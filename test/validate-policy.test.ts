@@ -155,6 +155,12 @@ describe('container lists and kinds', () => {
   ])('denies malformed container lists %j', (spec, message) => {
     expect(denialOf(validate(podRequest(pod(spec))))).toMatch(message);
   });
+
+  it('names the path of every malformed list', () => {
+    expect(denialOf(validate(podRequest(pod({ containers: 'a', initContainers: 'b' }))))).toBe(
+      'Invalid Pod: spec.containers must be a list; spec.initContainers must be a list',
+    );
+  });
 });
 
 describe('unparseable images', () => {

@@ -105,7 +105,7 @@ export function validateImages(request: AdmissionRequest, config: Config): Decis
   const spec = podSpecOf(request.object, path);
   if (!spec) return allow();
   const malformed = malformedLists(spec);
-  if (malformed.length > 0) return deny(`Invalid ${kind}: ${path.join('.')}.${malformed.join('; ')}`);
+  if (malformed.length > 0) return deny(`Invalid ${kind}: ${malformed.map((problem) => `${path.join('.')}.${problem}`).join('; ')}`);
 
   const oldImages = request.operation === 'UPDATE' ? imagesOf(podSpecOf(request.oldObject, path)) : new Set<unknown>();
   const found = violations(spec, oldImages, config);
