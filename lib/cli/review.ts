@@ -1,0 +1,117 @@
+/**
+ * Reviews objects offline with the handlers the Lambda functions run: built by
+ * configuredHandler with the same policies, fed the same API Gateway events,
+ * their responses read back. As in a cluster, `mutate` runs first and
+ * `validate` judges the mutated object.
+ */
+import type { AdmissionResponse } from '../admission';
+import type { GatewayEvent, GatewayResult } from '../http';
+import { type JsonObject, field, isObject } from '../json';
+import { type Operation, applyChecked } from '../json-patch';
+import type { LogSink } from '../log';
+import { podSpecPath } from '../pod-spec';
+import { mutatePod } from '../policies/mutate';
+import { validateImages } from '../policies/validate';
+import { configuredHandler } from '../setup';
+import { createRequest, gatewayEvent, groupVersionKind, namespaceOf } from './admission-event';
+import type { Manifest } from './manifests';
+
+/** `skipped`: not a workload the webhooks look at, allowed untouched. */
+export type Verdict = 'allowed' | 'denied' | 'skipped';
+
+export interface ReviewResult {
+  source: string;
+  line: number;
+  apiVersion: string;
+  kind: string;
+  /** `metadata.name`, or `metadata.generateName` for objects named by the API server. */
+  name: string;
+  namespace: string | undefined;
+  verdict: Verdict;
+  /** The denial message of the webhook that denied the object. */
+  message?: string;
+  warnings: string[];
+  /** Audit annotations, where `VALIDATION_ACTION` is `audit` or `warn`. */
+  auditAnnotations: Record<string, string>;
+  /** The JSON Patch from `mutate` (empty when nothing changed). */
+  patch: Operation[];
+  original: JsonObject;
+  /** The object after `mutate`'s patch. */
+  mutated: JsonObject;
+}
+
+/** A handler answered with something other than an AdmissionReview (its Status message is kept). */
+export class ReviewError extends Error {
+  override name = 'ReviewError';
+}
+
+type Handler = (event: GatewayEvent) => Promise<GatewayResult>;
+
+const silent: LogSink = () => {};
+
+function responseOf(webhook: string, result: GatewayResult, manifest: Manifest): AdmissionResponse {
+  const body = result.isBase64Encoded ? Buffer.from(result.body, 'base64').toString('utf8') : result.body;
+  const parsed: unknown = JSON.parse(body);
+  if (result.statusCode !== 200) {
+    const message = field(parsed, 'message');
+    throw new ReviewError(
+      `${manifest.source}:${manifest.line}: ${webhook} answered ${result.statusCode}: ${typeof message === 'string' ? message : body}`,
+    );
+  }
+  const response = field(parsed, 'response');
+  if (!isObject(response)) throw new ReviewError(`${manifest.source}:${manifest.line}: ${webhook} answered without a response`);
+  return response as unknown as AdmissionResponse;
+}
+
+function patchOf(response: AdmissionResponse): Operation[] {
+  return response.patch ? (JSON.parse(Buffer.from(response.patch, 'base64').toString('utf8')) as Operation[]) : [];
+}
+
+function nameOf(object: JsonObject): string {
+  const metadata = field(object, 'metadata');
+  const name = field(metadata, 'name');
+  const generateName = field(metadata, 'generateName');
+  if (typeof name === 'string' && name !== '') return name;
+  return typeof generateName === 'string' && generateName !== '' ? `${generateName}*` : '(no name)';
+}
+
+/**
+ * Builds both handlers from `env` (throws ConfigError on invalid configuration)
+ * and returns a function that reviews one manifest. The handlers' log lines
+ * go nowhere.
+ */
+export function createReviewer(env: Readonly<Record<string, string | undefined>>, defaultNamespace: string) {
+  const mutate: Handler = configuredHandler('mutate', mutatePod, env, silent);
+  const validate: Handler = configuredHandler('validate', validateImages, env, silent);
+
+  return async (manifest: Manifest): Promise<ReviewResult> => {
+    const original = manifest.object;
+    const gvk = groupVersionKind(original);
+    const namespace = namespaceOf(original, defaultNamespace);
+
+    const mutation = responseOf('mutate', await mutate(gatewayEvent('mutate', createRequest(original, namespace))), manifest);
+    const patch = mutation.allowed ? patchOf(mutation) : [];
+    const mutated = patch.length > 0 ? applyChecked(original, patch) : original;
+    const validation = mutation.allowed
+      ? responseOf('validate', await validate(gatewayEvent('validate', createRequest(mutated, namespace))), manifest)
+      : undefined;
+
+    const denial = [mutation, validation].find((response) => response && !response.allowed);
+    const workload = podSpecPath(gvk.group, gvk.kind) !== undefined;
+    return {
+      source: manifest.source,
+      line: manifest.line,
+      apiVersion: String(original.apiVersion),
+      kind: gvk.kind,
+      name: nameOf(original),
+      namespace,
+      verdict: denial ? 'denied' : workload || patch.length > 0 ? 'allowed' : 'skipped',
+      ...(denial ? { message: denial.status?.message ?? 'denied' } : {}),
+      warnings: [...(mutation.warnings ?? []), ...(validation?.warnings ?? [])],
+      auditAnnotations: { ...mutation.auditAnnotations, ...validation?.auditAnnotations },
+      patch,
+      original,
+      mutated,
+    };
+  };
+}
