@@ -1,0 +1,45 @@
+/**
+ * `npm run invoke -- <mutate|validate> <event.json> [more serverless options]`
+ *
+ * Runs `serverless invoke local --stage local --function <name> --path <event.json>`: the handler
+ * is bundled by serverless-esbuild as for a deploy and called with the saved API Gateway event,
+ * with the `local` stage's params (the defaults, caller authentication off). Extra arguments go to
+ * serverless as they are (e.g. `--param=validationAction=warn`). Exits with serverless's status,
+ * or 2 for a wrong function name or a missing event file.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const FUNCTIONS = ['mutate', 'validate'] as const;
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Environment for every `serverless` run: no telemetry or notifications, whatever the framework build. */
+const QUIET_SERVERLESS_ENV = { SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' } as const;
+
+function serverlessBin(root = ROOT): string {
+  return createRequire(join(root, 'package.json')).resolve('serverless/bin/serverless.js');
+}
+
+function usage(message: string): never {
+  process.stderr.write(`invoke: ${message}\nusage: npm run invoke -- <${FUNCTIONS.join('|')}> <event.json> [serverless options]\n`);
+  process.exit(2);
+}
+
+function main(argv: readonly string[]): void {
+  const [name, eventFile, ...rest] = argv;
+  if (!name || !(FUNCTIONS as readonly string[]).includes(name)) usage(`the function must be one of ${FUNCTIONS.join(', ')}, got ${JSON.stringify(name ?? '')}`);
+  if (!eventFile) usage('name the event file, e.g. events/mutate-tutorial-pod.json');
+  const path = resolve(eventFile);
+  if (!existsSync(path)) usage(`no such event file: ${eventFile}`);
+  const child = spawn(
+    process.execPath,
+    [serverlessBin(), 'invoke', 'local', '--stage', 'local', '--function', name, '--path', path, ...rest],
+    { cwd: ROOT, stdio: 'inherit', env: { ...process.env, ...QUIET_SERVERLESS_ENV } },
+  );
+  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+}
+
+main(process.argv.slice(2));

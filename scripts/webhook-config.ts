@@ -1,0 +1,271 @@
+/**
+ * Prints the cluster side of the webhooks: a MutatingWebhookConfiguration and a
+ * ValidatingWebhookConfiguration (admissionregistration.k8s.io/v1) as one YAML
+ * stream, for `kubectl apply -f -`.
+ *
+ *   npm run webhook-config -- --url https://webhooks.example.com --token <token>
+ *   npm run webhook-config -- --url https://webhooks.example.com --secret-id admission-webhooks/prod/token
+ *
+ * `--secret-id` reads the token from Secrets Manager (AWSCURRENT) with the same
+ * SDK client the functions use; a fleet secret (`{"tokens": {...}}`) needs
+ * `--cluster <name>`. Bad input exits with 2 and a message on stderr; a failed
+ * Secrets Manager read exits with 1.
+ */
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Document, isMap, isScalar, type Scalar } from 'yaml';
+import { DEFAULTS } from '../lib/config';
+import { isObject } from '../lib/json';
+import { secretsManagerFetcher } from '../lib/secrets-manager';
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+export type PullPolicyMode = 'default' | 'enforce';
+
+export interface WebhookConfigOptions {
+  /** Base URL of the webhooks, e.g. `https://webhooks.example.com` (optionally with a path prefix). */
+  url: string;
+  token: string;
+  /** Namespaces both webhooks leave alone; `kube-system` is always added. */
+  exemptNamespaces?: readonly string[];
+  /** The deployment's IMAGE_PULL_POLICY_MODE: `enforce` also sends `pods/ephemeralcontainers` to mutate. */
+  imagePullPolicyMode?: PullPolicyMode;
+  /** metadata.name of both configurations. */
+  name?: string;
+  timeoutSeconds?: number;
+}
+
+export const DEFAULT_NAME = 'admission-webhooks';
+export const DEFAULT_TIMEOUT_SECONDS = 5;
+const NAMESPACE_LABEL = 'kubernetes.io/metadata.name';
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+/** RFC 3986 unreserved characters: the token travels as one path segment, unescaped. */
+const TOKEN = /^[A-Za-z0-9._~-]{16,512}$/;
+
+/** Rules for what the validate policy checks (lib/pod-spec.ts), on CREATE and UPDATE. */
+export const VALIDATE_RULES = [
+  { apiGroups: [''], resources: ['pods', 'pods/ephemeralcontainers', 'podtemplates', 'replicationcontrollers'] },
+  { apiGroups: ['apps'], resources: ['deployments', 'replicasets', 'statefulsets', 'daemonsets'] },
+  { apiGroups: ['batch'], resources: ['jobs', 'cronjobs'] },
+].map((rule) => ({ ...rule, apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], scope: 'Namespaced' }));
+
+/** The base URL, checked: https, a host name, no user info, query or fragment; no trailing slash. */
+export function webhookBase(raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new UsageError(`--url ${JSON.stringify(raw)} is not a URL`);
+  }
+  if (url.protocol !== 'https:') throw new UsageError(`--url must use https (the API server calls webhooks over TLS), got ${url.protocol}`);
+  if (url.username !== '' || url.password !== '' || raw.includes('@')) throw new UsageError('--url must not carry user info (user:password@)');
+  if (raw.includes('?')) throw new UsageError('--url must not carry a query string: Kubernetes forbids it in a webhook URL');
+  if (raw.includes('#')) throw new UsageError('--url must not carry a fragment');
+  if (!url.hostname.includes('.')) throw new UsageError(`--url host "${url.hostname}" must be a fully qualified domain name`);
+  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+}
+
+export function checkToken(token: string): string {
+  if (!TOKEN.test(token)) {
+    throw new UsageError(
+      'the token must be 16 to 512 characters of A-Z a-z 0-9 . _ ~ - (one URL path segment); make one with `openssl rand -hex 32`',
+    );
+  }
+  return token;
+}
+
+function checkNamespaces(names: readonly string[]): string[] {
+  for (const name of names) {
+    if (!DNS_LABEL.test(name)) throw new UsageError(`--exempt-namespaces has "${name}", which is not a namespace name`);
+  }
+  return [...new Set(['kube-system', ...names])];
+}
+
+/** The two configurations as plain objects, in apply order. */
+export function webhookConfigurations(options: WebhookConfigOptions) {
+  const base = webhookBase(options.url);
+  const token = checkToken(options.token);
+  const host = new URL(base).hostname;
+  const name = options.name ?? DEFAULT_NAME;
+  if (!DNS_SUBDOMAIN.test(name)) throw new UsageError(`--name "${name}" is not a valid object name`);
+  const timeoutSeconds = options.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
+  if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1 || timeoutSeconds > 30) {
+    throw new UsageError('--timeout-seconds must be a whole number from 1 to 30');
+  }
+  const mode = options.imagePullPolicyMode ?? (DEFAULTS.IMAGE_PULL_POLICY_MODE as PullPolicyMode);
+  if (mode !== 'default' && mode !== 'enforce') throw new UsageError(`--image-pull-policy-mode must be default or enforce, got "${mode}"`);
+  const exempt = checkNamespaces(options.exemptNamespaces ?? DEFAULTS.EXEMPT_NAMESPACES.split(','));
+
+  const common = {
+    admissionReviewVersions: ['v1'],
+    sideEffects: 'None',
+    timeoutSeconds,
+    matchPolicy: 'Equivalent',
+    namespaceSelector: { matchExpressions: [{ key: NAMESPACE_LABEL, operator: 'NotIn', values: exempt }] },
+  };
+
+  const mutateRules = [
+    { apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], operations: ['CREATE'], scope: 'Namespaced' },
+    ...(mode === 'enforce'
+      ? [{ apiGroups: [''], apiVersions: ['v1'], resources: ['pods/ephemeralcontainers'], operations: ['UPDATE'], scope: 'Namespaced' }]
+      : []),
+  ];
+
+  const mutating = {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'MutatingWebhookConfiguration',
+    metadata: { name, labels: { 'app.kubernetes.io/name': name } },
+    webhooks: [
+      {
+        name: `mutate.${host}`,
+        clientConfig: { url: `${base}/mutate/${token}` },
+        rules: mutateRules,
+        failurePolicy: mode === 'enforce' ? 'Fail' : 'Ignore',
+        reinvocationPolicy: 'IfNeeded',
+        ...common,
+      },
+    ],
+  };
+  const validating = {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingWebhookConfiguration',
+    metadata: { name, labels: { 'app.kubernetes.io/name': name } },
+    webhooks: [
+      {
+        name: `validate.${host}`,
+        clientConfig: { url: `${base}/validate/${token}` },
+        rules: VALIDATE_RULES,
+        failurePolicy: 'Fail',
+        ...common,
+      },
+    ],
+  };
+  return { mutating, validating, mode };
+}
+
+const MUTATE_FAILURE_POLICY = {
+  default: [
+    ' failurePolicy Ignore: in "default" mode mutate only fills in defaults (pull secrets, a pull',
+    ' policy where none is set). If the webhook cannot be reached, Pods are still created without',
+    ' them (a missing pull secret shows up as ImagePullBackOff), instead of every Pod creation in',
+    ' the cluster failing; the validating webhook, which fails closed, still guards the images.',
+  ],
+  enforce: [
+    ' failurePolicy Fail: in "enforce" mode mutate is a security control (every container pulls',
+    ' its image, as AlwaysPullImages does), so it must not fail open: an unreachable webhook',
+    ' rejects the Pod rather than letting it start from another tenant\'s cached private image.',
+  ],
+};
+
+const VALIDATE_FAILURE_POLICY = [
+  ' failurePolicy Fail: the registry allow-list is a security control and must not fail open;',
+  ' while the webhook is unreachable, matching creates and updates are rejected (kube-system',
+  ' and the exempt namespaces are never sent here, so the cluster itself keeps working).',
+];
+
+function commentKey(doc: Document, path: (string | number)[], key: string, lines: readonly string[]): void {
+  const map = doc.getIn(path, true);
+  if (!isMap(map)) return;
+  const pair = map.items.find((item) => isScalar(item.key) && item.key.value === key);
+  if (pair && isScalar(pair.key)) (pair.key as Scalar).commentBefore = lines.join('\n');
+}
+
+/** Both configurations as a YAML stream with the reasons for each failurePolicy. */
+export function renderWebhookConfigurations(options: WebhookConfigOptions): string {
+  const { mutating, validating, mode } = webhookConfigurations(options);
+  const header = [
+    '# Admission webhooks served by AWS Lambda behind API Gateway (printed by `npm run webhook-config`).',
+    '# The URL carries the caller token: treat this output as a secret. No caBundle: the custom domain',
+    '# has a publicly trusted certificate.',
+  ].join('\n');
+  const mutatingDoc = new Document(mutating);
+  commentKey(mutatingDoc, ['webhooks', 0], 'failurePolicy', MUTATE_FAILURE_POLICY[mode]);
+  const validatingDoc = new Document(validating);
+  commentKey(validatingDoc, ['webhooks', 0], 'failurePolicy', VALIDATE_FAILURE_POLICY);
+  return `${header}\n---\n${mutatingDoc.toString()}---\n${validatingDoc.toString()}`;
+}
+
+/** The token in a secret value: a plain string, `{"token": "..."}`, or `{"tokens": {"<cluster>": "..."}}`. */
+export function tokenFromSecret(secret: string, cluster: string | undefined): string {
+  const text = secret.trim();
+  if (!text.startsWith('{')) return text;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new UsageError('the secret starts with "{" but is not valid JSON');
+  }
+  if (isObject(parsed) && typeof parsed.token === 'string') return parsed.token;
+  if (isObject(parsed) && isObject(parsed.tokens)) {
+    const clusters = Object.keys(parsed.tokens);
+    if (cluster === undefined) throw new UsageError(`the secret holds one token per cluster: name one with --cluster (${clusters.join(', ')})`);
+    const token = parsed.tokens[cluster];
+    if (typeof token !== 'string') throw new UsageError(`the secret has no token for cluster "${cluster}" (it has ${clusters.join(', ')})`);
+    return token;
+  }
+  throw new UsageError('the secret JSON must be {"token": "..."} or {"tokens": {"<cluster>": "<token>"}}');
+}
+
+const USAGE = `usage: npm run webhook-config -- --url https://<domain> (--token <token> | --secret-id <id> [--cluster <name>])
+         [--exempt-namespaces ns1,ns2] [--image-pull-policy-mode default|enforce] [--name <name>] [--timeout-seconds 5]`;
+
+export async function main(argv: readonly string[]): Promise<string> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: {
+        url: { type: 'string' },
+        token: { type: 'string' },
+        'secret-id': { type: 'string' },
+        cluster: { type: 'string' },
+        'exempt-namespaces': { type: 'string' },
+        'image-pull-policy-mode': { type: 'string' },
+        name: { type: 'string' },
+        'timeout-seconds': { type: 'string' },
+      },
+      allowPositionals: false,
+      strict: true,
+    }));
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message}\n${USAGE}`);
+  }
+  if (values.url === undefined) throw new UsageError(`--url is required\n${USAGE}`);
+  if ((values.token === undefined) === (values['secret-id'] === undefined)) {
+    throw new UsageError(`give exactly one of --token and --secret-id\n${USAGE}`);
+  }
+  const timeout = values['timeout-seconds'];
+  const options: WebhookConfigOptions = {
+    url: values.url,
+    token: values.token ?? '',
+    exemptNamespaces: values['exempt-namespaces']
+      ?.split(',')
+      .map((entry) => entry.trim())
+      .filter((entry) => entry !== ''),
+    imagePullPolicyMode: values['image-pull-policy-mode'] as PullPolicyMode | undefined,
+    name: values.name,
+    timeoutSeconds: timeout === undefined ? undefined : /^\d+$/.test(timeout) ? Number(timeout) : Number.NaN,
+  };
+  // Check everything that needs no AWS call before making one.
+  webhookConfigurations({ ...options, token: options.token || 'x'.repeat(16) });
+  if (values['secret-id'] !== undefined) {
+    const secret = await secretsManagerFetcher(values['secret-id'])('AWSCURRENT', 10_000);
+    if (secret === undefined) throw new Error(`the secret ${values['secret-id']} has no AWSCURRENT version`);
+    options.token = tokenFromSecret(secret, values.cluster);
+  }
+  return renderWebhookConfigurations(options);
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main(process.argv.slice(2)).then(
+    (output) => process.stdout.write(output),
+    (error: unknown) => {
+      const usage = error instanceof UsageError;
+      process.stderr.write(`webhook-config: ${usage ? error.message : `cannot read the token: ${String((error as Error)?.message ?? error)}`}\n`);
+      process.exitCode = usage ? 2 : 1;
+    },
+  );
+}

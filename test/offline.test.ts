@@ -1,0 +1,264 @@
+/**
+ * Local use, as the README shows it: serverless-offline serving both webhooks
+ * (the `local` stage: defaults, authentication off) over HTTP and, with a
+ * certificate made here by openssl, over HTTPS; and `npm run invoke` for every
+ * saved event. Each saved event's body goes to its function's route and the
+ * answer must equal the event's `.expected.json`.
+ *
+ * Every server runs in its own process group, started here, and is stopped by
+ * that group's id; every request and wait has a time limit.
+ */
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  SERVERLESS_BIN,
+  type SavedEvent,
+  comparableBody,
+  eventBody,
+  eventQuery,
+  pickHeaders,
+  savedEvents,
+  serverlessEnv,
+  serviceCopy,
+} from './support/serverless';
+
+const EVENTS = savedEvents();
+const START_TIMEOUT_MS = 60_000;
+const REQUEST_TIMEOUT_MS = 15_000;
+
+/** A port that was free a moment ago on 127.0.0.1. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+interface Offline {
+  child: ChildProcess;
+  base: string;
+  output: () => string;
+}
+
+/** Starts `serverless offline start --stage local` as `npm start` does, on free ports; resolves once it serves. */
+async function startOffline(dir: string, https: { certDir: string } | undefined): Promise<Offline> {
+  const [httpPort, lambdaPort] = [await freePort(), await freePort()];
+  const args = [SERVERLESS_BIN, 'offline', 'start', '--stage', 'local', '--noSponsor', '--host', '127.0.0.1'];
+  args.push('--httpPort', String(httpPort), '--lambdaPort', String(lambdaPort));
+  if (https) args.push('--httpsProtocol', https.certDir);
+  const child = spawn(process.execPath, args, { cwd: dir, env: serverlessEnv(), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout?.on('data', (chunk) => (output += chunk));
+  child.stderr?.on('data', (chunk) => (output += chunk));
+  const offline = { child, base: `${https ? 'https' : 'http'}://127.0.0.1:${httpPort}`, output: () => output };
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`serverless offline did not start within ${START_TIMEOUT_MS} ms:\n${output}`)), START_TIMEOUT_MS);
+      const check = () => {
+        if (output.includes('Server ready:')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      child.stdout?.on('data', check);
+      child.stderr?.on('data', check);
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`serverless offline exited with ${code}:\n${output}`));
+      });
+    });
+  } catch (error) {
+    await stopOffline(offline);
+    throw error;
+  }
+  return offline;
+}
+
+/** Stops the process group started by startOffline: SIGTERM, then SIGKILL after 10 s. */
+async function stopOffline(offline: Offline | undefined): Promise<void> {
+  const { child } = offline ?? {};
+  if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const signal = (name: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, name);
+    } catch {
+      // Already gone.
+    }
+  };
+  signal('SIGTERM');
+  const timer = setTimeout(() => signal('SIGKILL'), 10_000);
+  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 15_000))]);
+  clearTimeout(timer);
+}
+
+interface Reply {
+  statusCode: number;
+  headers: Record<string, unknown>;
+  body: string;
+}
+
+/** POSTs the saved event's body (decoded where base64) to its function's route, with a token segment. */
+function send(base: string, saved: SavedEvent, ca?: string): Promise<Reply> {
+  const url = new URL(`${base}/${saved.fn}/${saved.event.pathParameters?.token ?? 'local-test-token'}${eventQuery(saved.event)}`);
+  const body = eventBody(saved.event);
+  const contentType = Object.entries(saved.event.headers ?? {}).find(([key]) => key.toLowerCase() === 'content-type')?.[1];
+  const headers: Record<string, string | number> = { 'content-length': body.length };
+  if (typeof contentType === 'string') headers['content-type'] = contentType;
+  const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', headers, timeout: REQUEST_TIMEOUT_MS, ...(ca ? { ca } : {}) }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer from ${url.pathname} within ${REQUEST_TIMEOUT_MS} ms`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/**
+ * Compares a reply with the saved event's expected result. Over HTTP, serverless-offline's server
+ * adds `; charset=utf-8` to the content type, as API Gateway does not: there only the media type counts.
+ */
+function expectMatches(saved: SavedEvent, reply: Reply, { overHttp }: { overHttp: boolean }) {
+  expect(reply.statusCode, saved.name).toBe(saved.expected.statusCode);
+  const headers = pickHeaders(reply.headers, saved.expected.headers);
+  if (overHttp && typeof headers['content-type'] === 'string') {
+    expect(headers['content-type'], saved.name).toMatch(/^[^;]+(; *charset=utf-8)?$/i);
+    headers['content-type'] = headers['content-type'].split(';')[0];
+  }
+  expect(headers, saved.name).toEqual(saved.expected.headers);
+  expect(comparableBody(reply.body), saved.name).toEqual(saved.expected.body);
+}
+
+it('finds saved events for both functions', () => {
+  expect(EVENTS.filter((saved) => saved.fn === 'mutate').length).toBeGreaterThan(0);
+  expect(EVENTS.filter((saved) => saved.fn === 'validate').length).toBeGreaterThan(0);
+  expect(EVENTS.map((saved) => saved.name)).toContain('mutate-tutorial-pod');
+});
+
+describe('npm start (serverless-offline, local stage)', () => {
+  let dir: string;
+  let certDir: string;
+  let cert: string;
+
+  beforeAll(() => {
+    dir = serviceCopy('offline');
+    certDir = join(dir, 'certs');
+    mkdirSync(certDir);
+    // The README's command, for a certificate valid for 127.0.0.1.
+    execFileSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', '1', '-subj', '/CN=127.0.0.1',
+        '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(certDir, 'key.pem'), '-out', join(certDir, 'cert.pem')],
+      { stdio: 'ignore', timeout: 30_000 },
+    );
+    cert = readFileSync(join(certDir, 'cert.pem'), 'utf8');
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  describe('over HTTP', () => {
+    let offline: Offline | undefined;
+    beforeAll(async () => {
+      offline = await startOffline(dir, undefined);
+    }, START_TIMEOUT_MS + 20_000);
+    afterAll(() => stopOffline(offline), 30_000);
+
+    it.each(EVENTS.map((saved) => [saved.name, saved] as const))('answers %s as expected', async (_name, saved) => {
+      expectMatches(saved, await send(offline!.base, saved), { overHttp: true });
+    });
+
+    it('serves the routes at the root, without the stage in the path', async () => {
+      const saved = EVENTS.find((event) => event.name === 'mutate-tutorial-pod')!;
+      const reply = await send(`${offline!.base}/local`, saved);
+      expect(reply.statusCode).toBe(404);
+    });
+  });
+
+  describe('over HTTPS with a self-signed certificate', () => {
+    let offline: Offline | undefined;
+    beforeAll(async () => {
+      offline = await startOffline(dir, { certDir });
+    }, START_TIMEOUT_MS + 20_000);
+    afterAll(() => stopOffline(offline), 30_000);
+
+    it.each(EVENTS.map((saved) => [saved.name, saved] as const))('answers %s as expected', async (_name, saved) => {
+      expect(offline!.base).toMatch(/^https:/);
+      expectMatches(saved, await send(offline!.base, saved, cert), { overHttp: true });
+    });
+
+    it('refuses a client that does not trust the certificate', async () => {
+      const saved = EVENTS[0]!;
+      await expect(send(offline!.base, saved)).rejects.toThrow(/self[- ]signed|certificate/i);
+    });
+  });
+});
+
+describe('npm run invoke (serverless invoke local, local stage)', () => {
+  interface Invoked {
+    saved: SavedEvent;
+    code: number | null;
+    stdout: string;
+    stderr: string;
+  }
+  const results = new Map<string, Invoked>();
+  const dirs: string[] = [];
+
+  function npmInvoke(dir: string, saved: SavedEvent): Promise<Invoked> {
+    return new Promise((resolve) => {
+      execFile(
+        'npm',
+        ['run', '-s', 'invoke', '--', saved.fn, saved.file],
+        { cwd: dir, env: serverlessEnv(), timeout: 60_000, killSignal: 'SIGKILL', maxBuffer: 8 * 1024 * 1024 },
+        (error, stdout, stderr) => {
+          const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
+          resolve({ saved, code, stdout: String(stdout), stderr: String(stderr) });
+        },
+      );
+    });
+  }
+
+  beforeAll(async () => {
+    // One service copy per function, so the two sequences can run side by side.
+    await Promise.all(
+      (['mutate', 'validate'] as const).map(async (fn) => {
+        const dir = serviceCopy(`invoke-${fn}`);
+        dirs.push(dir);
+        for (const saved of EVENTS.filter((event) => event.fn === fn)) results.set(saved.name, await npmInvoke(dir, saved));
+      }),
+    );
+  }, 240_000);
+  afterAll(() => {
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it.each(EVENTS.map((saved) => [saved.name] as const))('returns the expected result for %s', (name) => {
+    const invoked = results.get(name)!;
+    expect(invoked.code, `${invoked.stdout}\n${invoked.stderr}`).toBe(0);
+    // serverless prints the handler's result last, as indented JSON; the handler's log lines come before it.
+    const start = invoked.stdout.lastIndexOf('\n{\n');
+    expect(start, invoked.stdout).toBeGreaterThanOrEqual(0);
+    const result = JSON.parse(invoked.stdout.slice(start));
+    expectMatches(invoked.saved, { statusCode: result.statusCode, headers: result.headers ?? {}, body: result.body }, { overHttp: false });
+    expect(`${invoked.stdout}${invoked.stderr}`).toMatch(/authentication is off/i);
+  });
+
+  it('refuses an unknown function with exit code 2', async () => {
+    const dir = dirs[0]!;
+    const invoked = await npmInvoke(dir, { ...EVENTS[0]!, fn: 'nope' as 'mutate' });
+    expect(invoked.code).toBe(2);
+    expect(invoked.stderr).toContain('the function must be one of mutate, validate');
+  });
+});

@@ -1,0 +1,152 @@
+/**
+ * The deployed artifact itself: mutate.zip and validate.zip from `serverless
+ * package`, unzipped and loaded with `require` in a plain Node process, as the
+ * Lambda runtime does (CommonJS, the AWS SDK not in the zip but on NODE_PATH),
+ * with each function's environment from the packaged template. Caller
+ * authentication is on, so the excluded SDK really loads: it reads the token
+ * from a local Secrets Manager endpoint.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SecretsManagerEndpoint } from './support/secrets-manager-endpoint';
+import { ROOT, TMP_PREFIX, type PackagedService, comparableBody, extractZip, packagedService, savedEvents } from './support/serverless';
+
+const TOKEN = 'local-test-token';
+const RESULT_MARKER = '@@handler-result@@';
+
+let service: PackagedService;
+let secrets: SecretsManagerEndpoint;
+let workDir: string;
+const entries: Record<string, string[]> = {};
+
+beforeAll(async () => {
+  service = await packagedService();
+  secrets = await SecretsManagerEndpoint.start('admission-webhooks/dev/token');
+  secrets.setCurrent(JSON.stringify({ token: TOKEN }));
+  workDir = mkdtempSync(join(tmpdir(), `${TMP_PREFIX}bundle-`));
+  for (const name of ['mutate', 'validate'] as const) entries[name] = extractZip(service.zip(name), join(workDir, name));
+}, 150_000);
+
+afterAll(async () => {
+  await secrets?.close();
+  if (workDir) rmSync(workDir, { recursive: true, force: true });
+});
+
+interface ChildResult {
+  result: { statusCode: number; headers: Record<string, string>; body: string };
+  /** What the handler logged (stdout before the result, and stderr). */
+  log: string;
+}
+
+/** Loads the unzipped handler with `require` in a child Node process and calls it with `event`. */
+function invokeBundle(name: 'mutate' | 'validate', event: unknown): Promise<ChildResult> {
+  const functionId = name === 'mutate' ? 'MutateLambdaFunction' : 'ValidateLambdaFunction';
+  const variables = service.template.Resources[functionId]?.Properties?.Environment.Variables as Record<string, string>;
+  const script = `
+    const handler = require(process.argv[1]).handler;
+    if (typeof handler !== 'function') throw new Error('no handler export');
+    let input = '';
+    process.stdin.on('data', (chunk) => (input += chunk));
+    process.stdin.on('end', async () => {
+      const result = await handler(JSON.parse(input), {});
+      // The handler logs to stdout too: the result goes last, after a marker.
+      process.stdout.write('\\n' + ${JSON.stringify(RESULT_MARKER)} + JSON.stringify(result));
+    });`;
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      process.execPath,
+      ['-e', script, join(workDir, name, 'functions', `${name}.js`)],
+      {
+        cwd: join(workDir, name),
+        timeout: 20_000,
+        killSignal: 'SIGKILL',
+        env: {
+          PATH: process.env.PATH,
+          ...variables,
+          // Where the nodejs22.x runtime keeps the SDK is on its NODE_PATH; here, the project's copy.
+          NODE_PATH: join(ROOT, 'node_modules'),
+          AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
+          AWS_REGION: 'us-east-1',
+          AWS_ACCESS_KEY_ID: 'AKIDLOCALTEST',
+          AWS_SECRET_ACCESS_KEY: 'local-test-secret',
+          AWS_EC2_METADATA_DISABLED: 'true',
+        },
+      },
+      (error, stdout, stderr) => {
+        if (error) return reject(new Error(`the ${name} bundle failed: ${error.message}\n${stderr}`));
+        const text = String(stdout);
+        const at = text.lastIndexOf(RESULT_MARKER);
+        try {
+          if (at < 0) throw new Error('no result marker');
+          resolve({ result: JSON.parse(text.slice(at + RESULT_MARKER.length)), log: `${text.slice(0, at)}\n${stderr}` });
+        } catch (problem) {
+          reject(new Error(`the ${name} bundle printed no result (${String(problem)}):\n${text}\n${stderr}`));
+        }
+      },
+    );
+    child.stdin?.end(JSON.stringify(event));
+  });
+}
+
+function savedEvent(name: string) {
+  const found = savedEvents().find((event) => event.name === name);
+  if (!found) throw new Error(`events/${name}.json and its .expected.json are missing`);
+  return found;
+}
+
+describe('the packaged zips', () => {
+  it.each(['mutate', 'validate'] as const)('%s.zip holds one CommonJS bundle, without the AWS SDK or sources', (name) => {
+    expect(entries[name]).toEqual([`functions/${name}.js`]);
+    const code = readFileSync(join(workDir, name, 'functions', `${name}.js`), 'utf8');
+    expect(code).toContain('require("@aws-sdk/client-secrets-manager")');
+    expect(code).not.toMatch(/\bimport\s*\(|^\s*import\s|^\s*export\s/m);
+    // Bundled, the SDK brings its request signer and the smithy runtime (some 300 KB).
+    expect(code).not.toContain('AWS4-HMAC-SHA256');
+    expect(code).not.toContain('smithy');
+  });
+});
+
+describe('the packaged handlers, loaded as the Lambda runtime loads them', () => {
+  it('mutate gives the tutorial Pod imagePullPolicy Always and the registry-credentials pull secret', async () => {
+    const { event, expected } = savedEvent('mutate-tutorial-pod');
+    const { result } = await invokeBundle('mutate', { ...event, pathParameters: { token: TOKEN } });
+    expect(result.statusCode).toBe(200);
+    expect(result.headers['content-type']).toBe('application/json');
+    const body = comparableBody(result.body) as any;
+    expect(body.response).toMatchObject({ allowed: true, patchType: 'JSONPatch' });
+    expect(body.response.patch).toEqual([
+      { op: 'add', path: '/spec/containers/0/imagePullPolicy', value: 'Always' },
+      { op: 'add', path: '/spec/imagePullSecrets', value: [{ name: 'registry-credentials' }] },
+    ]);
+    expect(body).toEqual(expected.body);
+  });
+
+  it('validate denies the tutorial Pod with the tutorial sentence', async () => {
+    const { event, expected } = savedEvent('validate-tutorial-pod');
+    const { result } = await invokeBundle('validate', { ...event, pathParameters: { token: TOKEN } });
+    expect(result.statusCode).toBe(200);
+    const body = comparableBody(result.body) as any;
+    expect(body.response.allowed).toBe(false);
+    expect(body.response.status).toEqual({
+      code: 403,
+      message: 'Invalid image. Images must come from registry.example.com: container "python" uses "python:3.9-slim"',
+    });
+    expect(body).toEqual(expected.body);
+  });
+
+  it('checks the path token against Secrets Manager through the runtime SDK, and refuses a wrong one with 403', async () => {
+    const before = secrets.requests.length;
+    const { event } = savedEvent('mutate-tutorial-pod');
+    const { result, log } = await invokeBundle('mutate', { ...event, pathParameters: { token: 'wrong-token-0123456789' } });
+    expect(result.statusCode).toBe(403);
+    expect(log).toContain('request refused');
+    expect(log).not.toContain('wrong-token-0123456789');
+    expect(JSON.parse(result.body)).toMatchObject({ kind: 'Status', status: 'Failure', code: 403 });
+    const calls = secrets.requests.slice(before);
+    expect(calls.length).toBeGreaterThan(0);
+    expect(calls.every((call) => call.secretId === 'admission-webhooks/dev/token' && call.target === 'secretsmanager.GetSecretValue')).toBe(true);
+  });
+});

@@ -1,0 +1,275 @@
+/**
+ * The cluster side: `npm run webhook-config` prints a MutatingWebhookConfiguration
+ * and a ValidatingWebhookConfiguration that pass the Kubernetes schema
+ * (kubernetes-models), point at `<base>/mutate/<token>` and `<base>/validate/<token>`,
+ * and match what the policies check. Bad input exits with 2.
+ */
+import { execFile } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { MutatingWebhookConfiguration, ValidatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { WORKLOAD_KINDS } from '../lib/pod-spec';
+import { UsageError, main, renderWebhookConfigurations, tokenFromSecret, webhookConfigurations } from '../scripts/webhook-config';
+import { SecretsManagerEndpoint } from './support/secrets-manager-endpoint';
+import { ROOT } from './support/serverless';
+
+const TOKEN = 'b6f0c6a4e1d2c3b4a5968778695a4b3c2d1e0f1a2b3c4d5e6f708192a3b4c5d6';
+const BASE = 'https://webhooks.example.com';
+const TSX_CLI = createRequire(join(ROOT, 'package.json')).resolve('tsx/cli');
+
+/** Resources per API group, as the rules name them, and the kind each one holds. */
+const RESOURCE_KINDS: Record<string, string> = {
+  pods: 'Pod',
+  podtemplates: 'PodTemplate',
+  replicationcontrollers: 'ReplicationController',
+  deployments: 'Deployment',
+  replicasets: 'ReplicaSet',
+  statefulsets: 'StatefulSet',
+  daemonsets: 'DaemonSet',
+  jobs: 'Job',
+  cronjobs: 'CronJob',
+};
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the script as `npm run webhook-config` does (tsx), with a time limit. */
+function runScript(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [TSX_CLI, join(ROOT, 'scripts', 'webhook-config.ts'), ...args],
+      { cwd: ROOT, env, timeout: 30_000, killSignal: 'SIGKILL' },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
+        resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
+  });
+}
+
+function parseStream(text: string): any[] {
+  const documents = parseAllDocuments(text);
+  if (!Array.isArray(documents)) throw new Error('not a YAML stream');
+  for (const document of documents) expect(document.errors).toEqual([]);
+  return documents.map((document) => document.toJS()).filter((object) => object !== null);
+}
+
+function schemaCheck(objects: any[]) {
+  const [mutating, validating] = objects;
+  new MutatingWebhookConfiguration(mutating).validate();
+  new ValidatingWebhookConfiguration(validating).validate();
+  return { mutating, validating, mutate: mutating.webhooks[0], validate: validating.webhooks[0] };
+}
+
+describe('npm run webhook-config -- --url … --token …', () => {
+  let run: Run;
+  let objects: any[];
+
+  beforeAll(async () => {
+    run = await runScript(['--url', BASE, '--token', TOKEN]);
+    objects = run.code === 0 ? parseStream(run.stdout) : [];
+  }, 40_000);
+
+  it('prints two documents that pass the Kubernetes schema', () => {
+    expect(run.code, run.stderr).toBe(0);
+    expect(objects.map((object) => `${object.apiVersion} ${object.kind}`)).toEqual([
+      'admissionregistration.k8s.io/v1 MutatingWebhookConfiguration',
+      'admissionregistration.k8s.io/v1 ValidatingWebhookConfiguration',
+    ]);
+    const { mutating, validating } = schemaCheck(objects);
+    expect(mutating.webhooks).toHaveLength(1);
+    expect(validating.webhooks).toHaveLength(1);
+  });
+
+  it('points each webhook at <base>/<function>/<token>, without caBundle or query string', () => {
+    const { mutate, validate } = schemaCheck(objects);
+    expect(mutate.clientConfig).toEqual({ url: `${BASE}/mutate/${TOKEN}` });
+    expect(validate.clientConfig).toEqual({ url: `${BASE}/validate/${TOKEN}` });
+    for (const webhook of [mutate, validate]) {
+      expect(webhook.clientConfig).not.toHaveProperty('caBundle');
+      expect(webhook.clientConfig).not.toHaveProperty('service');
+      expect(new URL(webhook.clientConfig.url).search).toBe('');
+    }
+  });
+
+  it('asks for v1 reviews, declares no side effects, waits 5 s and matches equivalent versions', () => {
+    const { mutate, validate } = schemaCheck(objects);
+    for (const webhook of [mutate, validate]) {
+      expect(webhook).toMatchObject({ admissionReviewVersions: ['v1'], sideEffects: 'None', timeoutSeconds: 5, matchPolicy: 'Equivalent' });
+    }
+    expect(mutate.reinvocationPolicy).toBe('IfNeeded');
+  });
+
+  it('fails closed for validate and open for mutate in default mode, with the reasons in comments', () => {
+    const { mutate, validate } = schemaCheck(objects);
+    expect(validate.failurePolicy).toBe('Fail');
+    expect(mutate.failurePolicy).toBe('Ignore');
+    expect(run.stdout).toMatch(/# failurePolicy Fail: the registry allow-list is a security control/);
+    expect(run.stdout).toMatch(/# failurePolicy Ignore: in "default" mode/);
+  });
+
+  it('leaves kube-system alone, by namespace name', () => {
+    const { mutate, validate } = schemaCheck(objects);
+    for (const webhook of [mutate, validate]) {
+      expect(webhook.namespaceSelector).toEqual({
+        matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system'] }],
+      });
+    }
+  });
+
+  it('sends mutate new Pods only', () => {
+    const { mutate } = schemaCheck(objects);
+    expect(mutate.rules).toEqual([
+      { apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], operations: ['CREATE'], scope: 'Namespaced' },
+    ]);
+  });
+
+  it('sends validate every kind the policies check (lib/pod-spec.ts), ephemeral containers included, on CREATE and UPDATE', () => {
+    const { validate } = schemaCheck(objects);
+    const covered = new Set<string>();
+    const groups = new Map<string, string>();
+    for (const rule of validate.rules) {
+      expect(rule.operations.sort()).toEqual(['CREATE', 'UPDATE']);
+      for (const resource of rule.resources) {
+        const kind = RESOURCE_KINDS[resource.split('/')[0]];
+        expect(kind, resource).toBeDefined();
+        covered.add(kind!);
+        groups.set(resource, rule.apiGroups.join(','));
+      }
+    }
+    expect([...covered].sort()).toEqual([...new Set(WORKLOAD_KINDS)].sort());
+    expect(groups.get('pods/ephemeralcontainers')).toBe('');
+    expect(Object.fromEntries(groups)).toEqual({
+      pods: '',
+      'pods/ephemeralcontainers': '',
+      podtemplates: '',
+      replicationcontrollers: '',
+      deployments: 'apps',
+      replicasets: 'apps',
+      statefulsets: 'apps',
+      daemonsets: 'apps',
+      jobs: 'batch',
+      cronjobs: 'batch',
+    });
+  });
+});
+
+describe('options', () => {
+  it('in enforce mode, sends mutate pods/ephemeralcontainers updates too and fails closed', () => {
+    const { mutate } = schemaCheck(
+      parseStream(renderWebhookConfigurations({ url: BASE, token: TOKEN, imagePullPolicyMode: 'enforce' })),
+    );
+    expect(mutate.failurePolicy).toBe('Fail');
+    expect(mutate.rules).toContainEqual({
+      apiGroups: [''],
+      apiVersions: ['v1'],
+      resources: ['pods/ephemeralcontainers'],
+      operations: ['UPDATE'],
+      scope: 'Namespaced',
+    });
+  });
+
+  it('excludes the exempt namespaces besides kube-system, and keeps a path prefix of the base URL', () => {
+    const { mutating, validating } = webhookConfigurations({
+      url: 'https://hooks.example.org/clusters/',
+      token: TOKEN,
+      exemptNamespaces: ['monitoring', 'kube-system', 'ingress'],
+    });
+    for (const webhook of [mutating.webhooks[0]!, validating.webhooks[0]!]) {
+      expect(webhook.namespaceSelector.matchExpressions[0]!.values).toEqual(['kube-system', 'monitoring', 'ingress']);
+    }
+    expect(mutating.webhooks[0]!.clientConfig.url).toBe(`https://hooks.example.org/clusters/mutate/${TOKEN}`);
+  });
+
+  it('finds the token in each secret format', () => {
+    expect(tokenFromSecret(`  ${TOKEN}\n`, undefined)).toBe(TOKEN);
+    expect(tokenFromSecret(JSON.stringify({ token: TOKEN }), undefined)).toBe(TOKEN);
+    expect(tokenFromSecret(JSON.stringify({ tokens: { blue: 'x', green: TOKEN } }), 'green')).toBe(TOKEN);
+    expect(() => tokenFromSecret(JSON.stringify({ tokens: { blue: 'x' } }), undefined)).toThrow(/--cluster \(blue\)/);
+    expect(() => tokenFromSecret(JSON.stringify({ tokens: { blue: 'x' } }), 'red')).toThrow(/no token for cluster "red"/);
+  });
+});
+
+describe('bad input', () => {
+  it.each([
+    [['--url', 'http://webhooks.example.com', '--token', TOKEN], /must use https/],
+    [['--url', 'https://webhooks.example.com/?x=1', '--token', TOKEN], /query string/],
+    [['--url', 'https://webhooks.example.com?', '--token', TOKEN], /query string/],
+    [['--url', 'https://user:pw@webhooks.example.com', '--token', TOKEN], /user info/],
+    [['--url', 'https://webhooks.example.com/#x', '--token', TOKEN], /fragment/],
+    [['--url', 'https://localhost', '--token', TOKEN], /fully qualified domain name/],
+    [['--url', 'webhooks.example.com', '--token', TOKEN], /is not a URL/],
+    [['--url', BASE, '--token', 'short'], /token must be 16 to 512 characters/],
+    [['--url', BASE, '--token', 'has/a/slash-0123456789'], /one URL path segment/],
+    [['--url', BASE], /exactly one of --token and --secret-id/],
+    [['--url', BASE, '--token', TOKEN, '--secret-id', 'x'], /exactly one of --token and --secret-id/],
+    [['--token', TOKEN], /--url is required/],
+    [['--url', BASE, '--token', TOKEN, '--exempt-namespaces', 'Bad_Name'], /not a namespace name/],
+    [['--url', BASE, '--token', TOKEN, '--image-pull-policy-mode', 'always'], /default or enforce/],
+    [['--url', BASE, '--token', TOKEN, '--timeout-seconds', '45'], /1 to 30/],
+    [['--url', BASE, '--token', TOKEN, '--unknown'], /Unknown option/],
+  ])('%j is refused with a usage error that says why', async (args, message) => {
+    const refusal = main(args as string[]);
+    await expect(refusal).rejects.toBeInstanceOf(UsageError);
+    await expect(refusal).rejects.toThrow(message);
+  });
+
+  it('makes the command exit with 2, the message on stderr and nothing on stdout', async () => {
+    const [scheme, token] = await Promise.all([
+      runScript(['--url', 'http://webhooks.example.com', '--token', TOKEN]),
+      runScript(['--url', BASE, '--token', 'short']),
+    ]);
+    for (const run of [scheme, token]) {
+      expect(run.code).toBe(2);
+      expect(run.stdout).toBe('');
+    }
+    expect(scheme.stderr).toMatch(/^webhook-config: --url must use https/);
+    expect(token.stderr).toMatch(/^webhook-config: the token must be/);
+  }, 40_000);
+});
+
+describe('--secret-id', () => {
+  let secrets: SecretsManagerEndpoint;
+  const env = () => ({
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'AKIDLOCALTEST',
+    AWS_SECRET_ACCESS_KEY: 'local-test-secret',
+    AWS_EC2_METADATA_DISABLED: 'true',
+  });
+
+  beforeAll(async () => {
+    secrets = await SecretsManagerEndpoint.start('admission-webhooks/prod/token');
+  });
+  afterAll(() => secrets?.close());
+
+  it('reads the current token from Secrets Manager', async () => {
+    secrets.setCurrent(JSON.stringify({ token: TOKEN }));
+    const run = await runScript(['--url', BASE, '--secret-id', 'admission-webhooks/prod/token'], env());
+    expect(run.code, run.stderr).toBe(0);
+    const { mutate, validate } = schemaCheck(parseStream(run.stdout));
+    expect(mutate.clientConfig.url).toBe(`${BASE}/mutate/${TOKEN}`);
+    expect(validate.clientConfig.url).toBe(`${BASE}/validate/${TOKEN}`);
+    expect(secrets.requests.at(-1)).toMatchObject({ secretId: 'admission-webhooks/prod/token', versionStage: 'AWSCURRENT' });
+  }, 40_000);
+
+  it('names the cluster of a fleet secret, and exits with 2 without one', async () => {
+    secrets.setCurrent(JSON.stringify({ tokens: { blue: TOKEN, green: `${TOKEN.slice(0, 60)}beef` } }));
+    const [missing, green] = await Promise.all([
+      runScript(['--url', BASE, '--secret-id', 'admission-webhooks/prod/token'], env()),
+      runScript(['--url', BASE, '--secret-id', 'admission-webhooks/prod/token', '--cluster', 'green'], env()),
+    ]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/--cluster \(blue, green\)/);
+    expect(green.code, green.stderr).toBe(0);
+    expect(schemaCheck(parseStream(green.stdout)).mutate.clientConfig.url).toBe(`${BASE}/mutate/${TOKEN.slice(0, 60)}beef`);
+  }, 40_000);
+});
