@@ -56,7 +56,7 @@ function assertAuthenticationOn(environment) {
   if (secretId === '') {
     throw new Error(
       'Refusing to deploy with WEBHOOK_TOKEN_SECRET_ID empty: caller authentication would be off. ' +
-        'Set the webhookTokenSecretId param (the "local" stage is for serverless-offline and invoke local only).',
+        'Set the webhookTokenSecretId param, e.g. --param=webhookTokenSecretId=admission-webhooks/prod/token.',
     );
   }
 }

@@ -2,8 +2,8 @@
  * The deployed artifact itself: mutate.zip and validate.zip from `serverless
  * package`, unzipped and loaded with `require` in a plain Node process, as the
  * Lambda runtime does (CommonJS, the AWS SDK not in the zip but on NODE_PATH),
- * with each function's environment from the packaged template. Caller
- * authentication is on, so the excluded SDK really loads: it reads the token
+ * with each function's environment from the packaged template and the token
+ * secret named as a deploy must name it. Caller authentication is on, so the excluded SDK really loads: it reads the token
  * from a local Secrets Manager endpoint.
  */
 import { execFile } from 'node:child_process';
@@ -66,6 +66,8 @@ function invokeBundle(name: 'mutate' | 'validate', event: unknown): Promise<Chil
         env: {
           PATH: process.env.PATH,
           ...variables,
+          // As a deploy must (the stage plugin refuses an empty value): name the token secret.
+          WEBHOOK_TOKEN_SECRET_ID: 'admission-webhooks/dev/token',
           // Where the nodejs22.x runtime keeps the SDK is on its NODE_PATH; here, the project's copy.
           NODE_PATH: join(ROOT, 'node_modules'),
           AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,

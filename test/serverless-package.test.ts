@@ -113,11 +113,8 @@ describe('serverless package (default params, no credentials)', () => {
     expect(fn.Properties?.Code.S3Key).toMatch(new RegExp(`/${name}\\.zip$`));
   });
 
-  it('gives each function every configuration variable with its default, and the token secret of the stage', () => {
-    const expected = {
-      ...DEFAULTS,
-      WEBHOOK_TOKEN_SECRET_ID: 'admission-webhooks/dev/token',
-    };
+  it('gives each function every configuration variable with the default of the design (authentication off until a secret is named)', () => {
+    const expected = { ...DEFAULTS };
     for (const logicalId of ['MutateLambdaFunction', 'ValidateLambdaFunction']) {
       const variables = resource(logicalId).Properties?.Environment.Variables;
       expect(Object.keys(variables).sort()).toEqual(Object.keys(DEFAULTS).sort());
@@ -233,7 +230,13 @@ describe('serverless.yml with other params (serverless print)', () => {
     dir = serviceCopy('print');
     const print = (args: string[]) => runServerless(['print', '--format', 'json', '--path', 'provider', ...args], dir, 60_000);
     [prod, invalid] = await Promise.all([
-      print(['--stage', 'prod', '--param=allowedSourceIps=203.0.113.0/24, 2001:db8::/32', '--param=validationAction=warn']),
+      print([
+        '--stage',
+        'prod',
+        '--param=allowedSourceIps=203.0.113.0/24, 2001:db8::/32',
+        '--param=validationAction=warn',
+        '--param=webhookTokenSecretId=admission-webhooks/prod/token',
+      ]),
       print(['--param=allowedSourceIps=203.0.113.300']),
     ]);
   }, 90_000);
@@ -255,7 +258,7 @@ describe('serverless.yml with other params (serverless print)', () => {
     ]);
   });
 
-  it('takes params from the command line and names the token secret after the stage', () => {
+  it('takes params from the command line, the token secret among them', () => {
     expect(prod.code, prod.stderr).toBe(0);
     expect(JSON.parse(prod.stdout).environment).toMatchObject({
       WEBHOOK_TOKEN_SECRET_ID: 'admission-webhooks/prod/token',
