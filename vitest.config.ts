@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    setupFiles: ['test/support/design-defaults.ts'],
     testTimeout: 20_000,
     // Handlers log one JSON line per review; show it only for failing tests.
     silent: 'passed-only',

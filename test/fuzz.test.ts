@@ -22,24 +22,6 @@ import { applyPatch, type Operation } from 'fast-json-patch';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { GatewayEvent, GatewayResult } from '../lib/http';
 import { httpApiEvent, podRequest, restEvent, review, tutorialPod } from './support/reviews';
-
-// The handlers read their configuration when their modules load: make sure authentication is off
-// and the defaults of the design apply, whatever the shell running the tests has exported.
-vi.hoisted(() => {
-  for (const name of [
-    'WEBHOOK_TOKEN_SECRET_ID',
-    'ALLOWED_REGISTRIES',
-    'IMAGE_PULL_SECRETS',
-    'IMAGE_PULL_SECRET_NAMESPACES',
-    'DEFAULT_IMAGE_PULL_POLICY',
-    'IMAGE_PULL_POLICY_MODE',
-    'VALIDATION_ACTION',
-    'EXEMPT_NAMESPACES',
-  ]) {
-    delete process.env[name];
-  }
-});
-
 import { handler as mutate } from '../functions/mutate';
 import { handler as validate } from '../functions/validate';
 

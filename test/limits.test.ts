@@ -12,22 +12,6 @@ import type { LogRecord } from '../lib/log';
 import { validateImages } from '../lib/policies/validate';
 import { configuredHandler } from '../lib/setup';
 import { decodedPatch, httpApiEvent, podRequest, restEvent, review, tutorialPod } from './support/reviews';
-
-vi.hoisted(() => {
-  for (const name of [
-    'WEBHOOK_TOKEN_SECRET_ID',
-    'ALLOWED_REGISTRIES',
-    'IMAGE_PULL_SECRETS',
-    'IMAGE_PULL_SECRET_NAMESPACES',
-    'DEFAULT_IMAGE_PULL_POLICY',
-    'IMAGE_PULL_POLICY_MODE',
-    'VALIDATION_ACTION',
-    'EXEMPT_NAMESPACES',
-  ]) {
-    delete process.env[name];
-  }
-});
-
 import { handler as mutate } from '../functions/mutate';
 import { handler as validate } from '../functions/validate';
 
