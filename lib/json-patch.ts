@@ -4,7 +4,7 @@
  * yields none. Paths are JSON Pointers (RFC 6901) built from unescaped segments.
  */
 import { type Operation, applyPatch } from 'fast-json-patch';
-import type { JsonObject } from './json';
+import { type JsonObject, isObject } from './json';
 
 export type { Operation };
 
@@ -12,7 +12,9 @@ export type PointerSegment = string | number;
 
 /** Escapes one reference token: `~` becomes `~0` and `/` becomes `~1`. */
 export function escapePointerSegment(segment: PointerSegment): string {
-  return String(segment).replaceAll('~', '~0').replaceAll('/', '~1');
+  const text = String(segment);
+  // Most segments need no escaping; looking first is several times cheaper than two replaceAll.
+  return text.includes('~') || text.includes('/') ? text.replaceAll('~', '~0').replaceAll('/', '~1') : text;
 }
 
 export function pointer(segments: readonly PointerSegment[]): string {
@@ -77,13 +79,40 @@ export function encodePatch(operations: readonly Operation[]): string {
  * Returns the patched copy.
  */
 export function applyChecked(document: JsonObject, operations: readonly Operation[]): JsonObject {
-  const ops = structuredClone(operations) as Operation[];
+  const ops = detachedCopies(operations);
   return applyPatch(copyAlongPaths(document, ops), ops, true, true).newDocument;
+}
+
+/**
+ * A shallow copy of each operation, with a deep copy of its value where that is an object or an
+ * array: what fast-json-patch could otherwise change in the caller's operations. A scalar value
+ * cannot be changed, and copying only the object values spares a structuredClone of every
+ * operation (most of them set a string).
+ */
+function detachedCopies(operations: readonly Operation[]): Operation[] {
+  return operations.map((operation) => {
+    if (!isObject(operation)) return operation;
+    const copy = { ...operation } as Operation & { value?: unknown };
+    if (typeof copy.value === 'object' && copy.value !== null) copy.value = structuredClone(copy.value);
+    return copy;
+  });
 }
 
 /** The unescaped reference tokens of a JSON Pointer. */
 function pointerSegments(path: string): string[] {
-  return path === '' ? [] : path.slice(1).split('/').map((token) => token.replaceAll('~1', '/').replaceAll('~0', '~'));
+  if (path === '') return [];
+  const tokens = path.slice(1).split('/');
+  return path.includes('~') ? tokens.map((token) => token.replaceAll('~1', '/').replaceAll('~0', '~')) : tokens;
+}
+
+/**
+ * A shallow copy of a JSON object. Object.assign onto a literal rather than a spread: V8 makes
+ * adding a member to a spread copy (what an `add` operation does) several times slower. Only an
+ * own `__proto__` member (JSON.parse makes one from a `"__proto__"` key) would go through the
+ * prototype setter there, so such an object is copied by spread, which defines it as a member.
+ */
+function copyObject(value: object): object {
+  return Object.hasOwn(value, '__proto__') ? { ...value } : Object.assign({}, value);
 }
 
 /**
@@ -93,9 +122,10 @@ function pointerSegments(path: string): string[] {
  * well-formed review); this costs only the length of the paths, however large or deep the object.
  */
 function copyAlongPaths(document: JsonObject, operations: readonly Operation[]): JsonObject {
-  const copies = new WeakSet<object>();
+  // A Set, not a WeakSet: it lives for one call, and WeakSet entries are costly for the collector.
+  const copies = new Set<object>();
   const copyOf = <T extends object>(value: T): T => {
-    const copy = (Array.isArray(value) ? [...value] : { ...value }) as T;
+    const copy = (Array.isArray(value) ? [...value] : copyObject(value)) as T;
     copies.add(copy);
     return copy;
   };

@@ -19,7 +19,7 @@
  */
 import fc from 'fast-check';
 import { applyPatch, type Operation } from 'fast-json-patch';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GatewayEvent, GatewayResult } from '../lib/http';
 import { httpApiEvent, podRequest, restEvent, review, tutorialPod } from './support/reviews';
 import { handler as mutate } from '../functions/mutate';
