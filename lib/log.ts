@@ -39,7 +39,8 @@ export function reviewRecord(outcome: ReviewOutcome, now = Date.now()): LogRecor
       CloudWatchMetrics: [
         {
           Namespace: METRICS_NAMESPACE,
-          Dimensions: [['webhook']],
+          // Per webhook, and per webhook and cluster where a fleet secret named the caller.
+          Dimensions: outcome.cluster === undefined ? [['webhook']] : [['webhook'], ['webhook', 'cluster']],
           Metrics: [
             { Name: 'Allowed', Unit: 'Count' },
             { Name: 'Denied', Unit: 'Count' },

@@ -169,6 +169,12 @@ describe('caller authentication end to end', () => {
     expectAllowed(await call(handler, TOKEN_NEW));
     expectStatus(await call(handler, TOKEN_OLD), 403);
     expect(reviewLogs().map((record) => record.cluster)).toEqual(['prod-eu', 'staging-us']);
+    // The cluster is also a metric dimension (Embedded Metric Format), beside the per-webhook one.
+    const metrics = reviewLogs().map((record) => (record._aws as { CloudWatchMetrics: { Dimensions: string[][] }[] }).CloudWatchMetrics[0]);
+    expect(metrics.map((metric) => metric?.Dimensions)).toEqual([
+      [['webhook'], ['webhook', 'cluster']],
+      [['webhook'], ['webhook', 'cluster']],
+    ]);
   });
 
   it('accepts both AWSCURRENT and AWSPREVIOUS after a rotation', async () => {
