@@ -11,8 +11,8 @@ import { applyPatch } from 'diff';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { handler as lambdaMutate } from '../functions/mutate';
+import { admissionEvent, admissionRequest, resourceOf } from '../lib/admission-event';
 import { DEFAULTS } from '../lib/config';
-import { createRequest, gatewayEvent, resourceOf } from '../lib/cli/admission-event';
 import { EXIT_ALLOWED, EXIT_DENIED, EXIT_ERROR, run } from '../lib/cli/main';
 import { parseManifests } from '../lib/cli/manifests';
 import { CONFIG_FLAGS } from '../lib/cli/options';
@@ -420,7 +420,7 @@ describe('configuration', () => {
 describe('the review request', () => {
   it('is the event the Lambda receives: the deployed mutate handler gives the patch the command reports', async () => {
     const object = parse(readFileSync(SIMPLE_POD, 'utf8'));
-    const result = await lambdaMutate(gatewayEvent('mutate', createRequest(object, 'default')));
+    const result = await lambdaMutate(admissionEvent('mutate', object));
     expect(result.statusCode).toBe(200);
     const { report } = await reviewJson(['-f', SIMPLE_POD]);
     expect(decodedPatch(result.body)).toEqual(report.results[0].patch);
@@ -428,7 +428,7 @@ describe('the review request', () => {
 
   it('is a CREATE of the object with its kind, resource, name and namespace', () => {
     const object = parse(readFileSync(SIMPLE_POD, 'utf8'));
-    const request = createRequest(object, 'team-a');
+    const request = admissionRequest(object, { namespace: 'team-a' });
     expect(request).toMatchObject({
       kind: { group: '', version: 'v1', kind: 'Pod' },
       resource: { group: '', version: 'v1', resource: 'pods' },

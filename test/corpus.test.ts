@@ -14,6 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { handler as mutate } from '../functions/mutate';
 import { handler as validate } from '../functions/validate';
 import type { AdmissionRequest } from '../lib/admission';
+import { admissionRequest } from '../lib/admission-event';
 import type { GatewayEvent, GatewayResult } from '../lib/http';
 import { validateImages } from '../lib/policies/validate';
 import { configuredHandler } from '../lib/setup';
@@ -159,22 +160,9 @@ function uidOf(workload: Workload, pass = 0): string {
   return `00000000-0000-4000-8${pass}00-${String(index).padStart(12, '0')}`;
 }
 
+/** A CREATE of `object` in the workload's namespace. */
 function createRequest(workload: Workload, object: Json, uid: string): AdmissionRequest {
-  const { group, version, kind } = workload;
-  const resource = { group, version, resource: `${kind.toLowerCase()}s` };
-  return {
-    uid,
-    kind: { group, version, kind },
-    resource,
-    ...(object.metadata?.name ? { name: object.metadata.name } : {}),
-    namespace: workload.namespace,
-    operation: 'CREATE',
-    userInfo: { username: 'kubernetes-admin', groups: ['system:masters', 'system:authenticated'] },
-    object,
-    oldObject: null,
-    dryRun: false,
-    options: { kind: 'CreateOptions', apiVersion: 'meta.k8s.io/v1' },
-  };
+  return admissionRequest(object, { uid, namespace: workload.namespace });
 }
 
 type Handler = (event: GatewayEvent) => Promise<GatewayResult>;

@@ -5,12 +5,11 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { handler as mutate } from '../functions/mutate';
 import { handler as validate } from '../functions/validate';
+import { admissionRequest, gatewayEvent } from '../lib/admission-event';
 import type { GatewayEvent } from '../lib/http';
 import {
   type Io,
   UsageError,
-  admissionReview,
-  gatewayEvent,
   main,
   makeEvent,
   numberedPath,
@@ -155,11 +154,11 @@ describe('workloadDocuments', () => {
   });
 });
 
-describe('admissionReview', () => {
+describe('the AdmissionReview', () => {
   const [deployment, cronJob] = workloadDocuments(MIXED_YAML) as [Record<string, any>, Record<string, any>];
 
   it('wraps the object as an API server does, namespace from the metadata', () => {
-    const review = admissionReview(deployment, { uid: 'u-1' });
+    const review = bodyOf(makeEvent('mutate', deployment, { uid: 'u-1' }));
     expect(review).toEqual({
       kind: 'AdmissionReview',
       apiVersion: 'admission.k8s.io/v1',
@@ -182,7 +181,7 @@ describe('admissionReview', () => {
   });
 
   it('uses default without a namespace, sends no name for generateName, and leaves the object as written', () => {
-    const request = admissionReview(cronJob).request as Record<string, any>;
+    const request = admissionRequest(cronJob) as Record<string, any>;
     expect(request.namespace).toBe('default');
     expect(request).not.toHaveProperty('name');
     expect(request.resource).toEqual({ group: 'batch', version: 'v1', resource: 'cronjobs' });
@@ -192,15 +191,15 @@ describe('admissionReview', () => {
   });
 
   it('takes --namespace, and refuses one that contradicts the manifest', () => {
-    expect((admissionReview(cronJob, { namespace: 'team-a' }).request as any).namespace).toBe('team-a');
-    expect((admissionReview(deployment, { namespace: 'shop' }).request as any).namespace).toBe('shop');
-    expect(() => admissionReview(deployment, { namespace: 'team-a' })).toThrow(
+    expect(bodyOf(makeEvent('mutate', cronJob, { namespace: 'team-a' })).request.namespace).toBe('team-a');
+    expect(bodyOf(makeEvent('mutate', deployment, { namespace: 'shop' })).request.namespace).toBe('shop');
+    expect(() => makeEvent('mutate', deployment, { namespace: 'team-a' })).toThrow(
       new UsageError('the namespace from the manifest (shop) does not match the namespace team-a'),
     );
   });
 
   it('sends the object as its own old object on UPDATE, with UpdateOptions', () => {
-    const request = admissionReview(deployment, { operation: 'UPDATE' }).request as Record<string, any>;
+    const request = admissionRequest(deployment, { operation: 'UPDATE' }) as Record<string, any>;
     expect(request.operation).toBe('UPDATE');
     expect(request.oldObject).toBe(deployment);
     expect(request.options.kind).toBe('UpdateOptions');

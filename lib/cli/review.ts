@@ -5,6 +5,7 @@
  * `validate` judges the mutated object.
  */
 import type { AdmissionResponse } from '../admission';
+import { admissionEvent, groupVersionKind, namespaceOf } from '../admission-event';
 import type { GatewayEvent, GatewayResult } from '../http';
 import { type JsonObject, field, isObject } from '../json';
 import { type Operation, applyChecked } from '../json-patch';
@@ -13,7 +14,6 @@ import { podSpecPath } from '../pod-spec';
 import { mutatePod } from '../policies/mutate';
 import { validateImages } from '../policies/validate';
 import { configuredHandler } from '../setup';
-import { createRequest, gatewayEvent, groupVersionKind, namespaceOf } from './admission-event';
 import type { Manifest } from './manifests';
 
 /** `skipped`: not a workload the webhooks look at, allowed untouched. */
@@ -83,17 +83,18 @@ function nameOf(object: JsonObject): string {
 export function createReviewer(env: Readonly<Record<string, string | undefined>>, defaultNamespace: string) {
   const mutate: Handler = configuredHandler('mutate', mutatePod, env, silent);
   const validate: Handler = configuredHandler('validate', validateImages, env, silent);
+  const requestOptions = { namespace: defaultNamespace };
 
   return async (manifest: Manifest): Promise<ReviewResult> => {
     const original = manifest.object;
     const gvk = groupVersionKind(original);
     const namespace = namespaceOf(original, defaultNamespace);
 
-    const mutation = responseOf('mutate', await mutate(gatewayEvent('mutate', createRequest(original, namespace))), manifest);
+    const mutation = responseOf('mutate', await mutate(admissionEvent('mutate', original, requestOptions)), manifest);
     const patch = mutation.allowed ? patchOf(mutation) : [];
     const mutated = patch.length > 0 ? applyChecked(original, patch) : original;
     const validation = mutation.allowed
-      ? responseOf('validate', await validate(gatewayEvent('validate', createRequest(mutated, namespace))), manifest)
+      ? responseOf('validate', await validate(admissionEvent('validate', mutated, requestOptions)), manifest)
       : undefined;
 
     const denial = [mutation, validation].find((response) => response && !response.allowed);

@@ -1,10 +1,14 @@
 /** Builders for AdmissionReviews and API Gateway events used across the suites. */
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2 } from 'aws-lambda';
 import type { AdmissionRequest } from '../../lib/admission';
+import * as events from '../../lib/admission-event';
 import type { GatewayEvent } from '../../lib/http';
 
 export const POD_KIND = { group: '', version: 'v1', kind: 'Pod' };
 export const POD_RESOURCE = { group: '', version: 'v1', resource: 'pods' };
+
+/** Path token `t`, and no `?timeout=`: the suites add one where they test it. */
+const EVENT_OPTIONS = { token: 't', timeout: null };
 
 /** The tutorial's Pod: one container from Docker Hub, no namespace in its metadata. */
 export function tutorialPod(): Record<string, unknown> {
@@ -33,39 +37,14 @@ export function review(request: AdmissionRequest, apiVersion = 'admission.k8s.io
   return { apiVersion, kind: 'AdmissionReview', request };
 }
 
-/** A REST API (payload 1.0) event carrying `body` as JSON. */
+/** A REST API (payload 1.0) event of `POST /mutate/t` carrying `body` (an object as JSON), without `?timeout=`. */
 export function restEvent(body: unknown, overrides: Partial<APIGatewayProxyEvent> = {}): GatewayEvent {
-  return {
-    httpMethod: 'POST',
-    path: '/mutate/t',
-    resource: '/mutate/{token}',
-    headers: { 'Content-Type': 'application/json' },
-    multiValueHeaders: {},
-    queryStringParameters: null,
-    multiValueQueryStringParameters: null,
-    pathParameters: { token: 't' },
-    stageVariables: null,
-    isBase64Encoded: false,
-    body: typeof body === 'string' ? body : JSON.stringify(body),
-    requestContext: {} as APIGatewayProxyEvent['requestContext'],
-    ...overrides,
-  };
+  return { ...events.restApiEvent('mutate', body, EVENT_OPTIONS), ...overrides };
 }
 
-/** An HTTP API (payload 2.0) event carrying `body` as JSON. */
+/** An HTTP API (payload 2.0) event of `POST /mutate/t` carrying `body` (an object as JSON), without `?timeout=`. */
 export function httpApiEvent(body: unknown, overrides: Partial<APIGatewayProxyEventV2> = {}): GatewayEvent {
-  return {
-    version: '2.0',
-    routeKey: 'POST /mutate/{token}',
-    rawPath: '/mutate/t',
-    rawQueryString: '',
-    headers: { 'content-type': 'application/json' },
-    pathParameters: { token: 't' },
-    isBase64Encoded: false,
-    body: typeof body === 'string' ? body : JSON.stringify(body),
-    requestContext: { http: { method: 'POST', path: '/mutate/t' } } as APIGatewayProxyEventV2['requestContext'],
-    ...overrides,
-  };
+  return { ...events.httpApiEvent('mutate', body, EVENT_OPTIONS), ...overrides };
 }
 
 /** The decoded JSON Patch of an AdmissionReview response body, or undefined where it has none. */
