@@ -8,9 +8,11 @@
  *
  * `--secret-id` reads the token from Secrets Manager (AWSCURRENT) with the same
  * SDK client the functions use; a fleet secret (`{"tokens": {...}}`) needs
- * `--cluster <name>`. Bad input exits with 2 and a message on stderr; a failed
- * Secrets Manager read exits with 1.
+ * `--cluster <name>`. `--ca-bundle <pem file>` adds a caBundle, for an endpoint whose certificate
+ * is not publicly trusted (a private CA, or a local test server). Bad input exits with 2 and a
+ * message on stderr; a failed Secrets Manager read exits with 1.
  */
+import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Document, isMap, isScalar, type Scalar } from 'yaml';
@@ -35,6 +37,8 @@ export interface WebhookConfigOptions {
   /** metadata.name of both configurations. */
   name?: string;
   timeoutSeconds?: number;
+  /** PEM certificates the API server should trust for the URL; none for a publicly trusted certificate. */
+  caBundlePem?: string;
 }
 
 export const DEFAULT_NAME = 'admission-webhooks';
@@ -43,7 +47,10 @@ const NAMESPACE_LABEL = 'kubernetes.io/metadata.name';
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 /** RFC 3986 unreserved characters: the token travels as one path segment, unescaped. */
-const TOKEN = /^[A-Za-z0-9._~-]{16,512}$/;
+const TOKEN = /^[A-Za-z0-9._~-]{1,512}$/;
+/** Shorter tokens are accepted (for tests) with a warning: they can be guessed. */
+export const MIN_RECOMMENDED_TOKEN_LENGTH = 16;
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
 /** Rules for what the validate policy checks (lib/pod-spec.ts), on CREATE and UPDATE. */
 export const VALIDATE_RULES = [
@@ -52,7 +59,7 @@ export const VALIDATE_RULES = [
   { apiGroups: ['batch'], resources: ['jobs', 'cronjobs'] },
 ].map((rule) => ({ ...rule, apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], scope: 'Namespaced' }));
 
-/** The base URL, checked: https, a host name, no user info, query or fragment; no trailing slash. */
+/** The base URL, checked: https, no user info, query or fragment; no trailing slash. */
 export function webhookBase(raw: string): string {
   let url: URL;
   try {
@@ -64,17 +71,32 @@ export function webhookBase(raw: string): string {
   if (url.username !== '' || url.password !== '' || raw.includes('@')) throw new UsageError('--url must not carry user info (user:password@)');
   if (raw.includes('?')) throw new UsageError('--url must not carry a query string: Kubernetes forbids it in a webhook URL');
   if (raw.includes('#')) throw new UsageError('--url must not carry a fragment');
-  if (!url.hostname.includes('.')) throw new UsageError(`--url host "${url.hostname}" must be a fully qualified domain name`);
   return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
 }
 
 export function checkToken(token: string): string {
   if (!TOKEN.test(token)) {
     throw new UsageError(
-      'the token must be 16 to 512 characters of A-Z a-z 0-9 . _ ~ - (one URL path segment); make one with `openssl rand -hex 32`',
+      'the token must be 1 to 512 characters of A-Z a-z 0-9 . _ ~ - (one URL path segment); make one with `openssl rand -hex 32`',
     );
   }
   return token;
+}
+
+/** The certificates of a PEM file, base64-encoded as `clientConfig.caBundle` takes them. */
+export function caBundleOf(pem: string): string {
+  const certificates = pem.match(PEM_CERTIFICATE);
+  if (!certificates) throw new UsageError('--ca-bundle must be a PEM file with at least one certificate');
+  return Buffer.from(`${certificates.join('\n')}\n`).toString('base64');
+}
+
+/**
+ * The suffix of the webhooks' names, which the API server requires to be fully qualified (three
+ * or more labels): the URL's domain, or `<name>.local` for an IP address or a single-label host.
+ */
+function webhookNameSuffix(host: string, name: string): string {
+  const isDomain = /^([a-z0-9-]+\.)+[a-z][a-z0-9-]*$/i.test(host);
+  return isDomain ? host.toLowerCase() : `${name}.local`;
 }
 
 function checkNamespaces(names: readonly string[]): string[] {
@@ -88,8 +110,9 @@ function checkNamespaces(names: readonly string[]): string[] {
 export function webhookConfigurations(options: WebhookConfigOptions) {
   const base = webhookBase(options.url);
   const token = checkToken(options.token);
-  const host = new URL(base).hostname;
   const name = options.name ?? DEFAULT_NAME;
+  const suffix = webhookNameSuffix(new URL(base).hostname, name);
+  const caBundle = options.caBundlePem === undefined ? {} : { caBundle: caBundleOf(options.caBundlePem) };
   if (!DNS_SUBDOMAIN.test(name)) throw new UsageError(`--name "${name}" is not a valid object name`);
   const timeoutSeconds = options.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
   if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1 || timeoutSeconds > 30) {
@@ -120,8 +143,8 @@ export function webhookConfigurations(options: WebhookConfigOptions) {
     metadata: { name, labels: { 'app.kubernetes.io/name': name } },
     webhooks: [
       {
-        name: `mutate.${host}`,
-        clientConfig: { url: `${base}/mutate/${token}` },
+        name: `mutate.${suffix}`,
+        clientConfig: { url: `${base}/mutate/${token}`, ...caBundle },
         rules: mutateRules,
         failurePolicy: mode === 'enforce' ? 'Fail' : 'Ignore',
         reinvocationPolicy: 'IfNeeded',
@@ -135,8 +158,8 @@ export function webhookConfigurations(options: WebhookConfigOptions) {
     metadata: { name, labels: { 'app.kubernetes.io/name': name } },
     webhooks: [
       {
-        name: `validate.${host}`,
-        clientConfig: { url: `${base}/validate/${token}` },
+        name: `validate.${suffix}`,
+        clientConfig: { url: `${base}/validate/${token}`, ...caBundle },
         rules: VALIDATE_RULES,
         failurePolicy: 'Fail',
         ...common,
@@ -176,10 +199,14 @@ function commentKey(doc: Document, path: (string | number)[], key: string, lines
 /** Both configurations as a YAML stream with the reasons for each failurePolicy. */
 export function renderWebhookConfigurations(options: WebhookConfigOptions): string {
   const { mutating, validating, mode } = webhookConfigurations(options);
+  const trust =
+    options.caBundlePem === undefined
+      ? ['# No caBundle: the custom domain has a publicly trusted certificate.']
+      : ['# caBundle from --ca-bundle: the API server trusts only those certificates for this URL.'];
   const header = [
     '# Admission webhooks served by AWS Lambda behind API Gateway (printed by `npm run webhook-config`).',
-    '# The URL carries the caller token: treat this output as a secret. No caBundle: the custom domain',
-    '# has a publicly trusted certificate.',
+    '# The URL carries the caller token: treat this output as a secret.',
+    ...trust,
   ].join('\n');
   const mutatingDoc = new Document(mutating);
   commentKey(mutatingDoc, ['webhooks', 0], 'failurePolicy', MUTATE_FAILURE_POLICY[mode]);
@@ -210,7 +237,16 @@ export function tokenFromSecret(secret: string, cluster: string | undefined): st
 }
 
 const USAGE = `usage: npm run webhook-config -- --url https://<domain> (--token <token> | --secret-id <id> [--cluster <name>])
-         [--exempt-namespaces ns1,ns2] [--image-pull-policy-mode default|enforce] [--name <name>] [--timeout-seconds 5]`;
+         [--exempt-namespaces ns1,ns2] [--image-pull-policy-mode default|enforce] [--name <name>] [--timeout-seconds 5]
+         [--ca-bundle <pem file>]`;
+
+function readCaBundle(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new UsageError(`--ca-bundle ${JSON.stringify(path)} cannot be read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
 
 export async function main(argv: readonly string[]): Promise<string> {
   let values;
@@ -226,6 +262,7 @@ export async function main(argv: readonly string[]): Promise<string> {
         'image-pull-policy-mode': { type: 'string' },
         name: { type: 'string' },
         'timeout-seconds': { type: 'string' },
+        'ca-bundle': { type: 'string' },
       },
       allowPositionals: false,
       strict: true,
@@ -248,6 +285,7 @@ export async function main(argv: readonly string[]): Promise<string> {
     imagePullPolicyMode: values['image-pull-policy-mode'] as PullPolicyMode | undefined,
     name: values.name,
     timeoutSeconds: timeout === undefined ? undefined : /^\d+$/.test(timeout) ? Number(timeout) : Number.NaN,
+    caBundlePem: values['ca-bundle'] === undefined ? undefined : readCaBundle(values['ca-bundle']),
   };
   // Check everything that needs no AWS call before making one.
   webhookConfigurations({ ...options, token: options.token || 'x'.repeat(16) });
@@ -255,6 +293,9 @@ export async function main(argv: readonly string[]): Promise<string> {
     const secret = await secretsManagerFetcher(values['secret-id'])('AWSCURRENT', 10_000);
     if (secret === undefined) throw new Error(`the secret ${values['secret-id']} has no AWSCURRENT version`);
     options.token = tokenFromSecret(secret, values.cluster);
+  }
+  if (options.token.length < MIN_RECOMMENDED_TOKEN_LENGTH) {
+    process.stderr.write(`webhook-config: warning: the token is shorter than ${MIN_RECOMMENDED_TOKEN_LENGTH} characters and can be guessed\n`);
   }
   return renderWebhookConfigurations(options);
 }

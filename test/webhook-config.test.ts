@@ -187,6 +187,23 @@ describe('options', () => {
     expect(mutating.webhooks[0]!.clientConfig.url).toBe(`https://hooks.example.org/clusters/mutate/${TOKEN}`);
   });
 
+  it('serves a local test endpoint: an IP or localhost URL, a caBundle from --ca-bundle, and names the API server accepts', async () => {
+    const pem = '-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n';
+    for (const url of ['https://127.0.0.1:3000', 'https://localhost:8443']) {
+      const { mutate, validate } = schemaCheck(Object.values(webhookConfigurations({ url, token: TOKEN, caBundlePem: `junk\n${pem}` })).slice(0, 2));
+      expect(mutate.name).toBe('mutate.admission-webhooks.local');
+      expect(validate.name).toBe('validate.admission-webhooks.local');
+      for (const webhook of [mutate, validate]) expect(Buffer.from(webhook.clientConfig.caBundle, 'base64').toString()).toBe(pem);
+    }
+    expect(() => webhookConfigurations({ url: BASE, token: TOKEN, caBundlePem: 'no certificate here' })).toThrow(/at least one certificate/);
+    await expect(main(['--url', BASE, '--token', TOKEN, '--ca-bundle', '/nonexistent/ca.pem'])).rejects.toThrow(/cannot be read: ENOENT/);
+  });
+
+  it('names the webhooks after the domain of the URL', () => {
+    const { mutating, validating } = webhookConfigurations({ url: 'https://Hooks.Example.org', token: TOKEN });
+    expect([mutating.webhooks[0]!.name, validating.webhooks[0]!.name]).toEqual(['mutate.hooks.example.org', 'validate.hooks.example.org']);
+  });
+
   it('finds the token in each secret format', () => {
     expect(tokenFromSecret(`  ${TOKEN}\n`, undefined)).toBe(TOKEN);
     expect(tokenFromSecret(JSON.stringify({ token: TOKEN }), undefined)).toBe(TOKEN);
@@ -203,9 +220,8 @@ describe('bad input', () => {
     [['--url', 'https://webhooks.example.com?', '--token', TOKEN], /query string/],
     [['--url', 'https://user:pw@webhooks.example.com', '--token', TOKEN], /user info/],
     [['--url', 'https://webhooks.example.com/#x', '--token', TOKEN], /fragment/],
-    [['--url', 'https://localhost', '--token', TOKEN], /fully qualified domain name/],
     [['--url', 'webhooks.example.com', '--token', TOKEN], /is not a URL/],
-    [['--url', BASE, '--token', 'short'], /token must be 16 to 512 characters/],
+    [['--url', BASE, '--token', ''], /token must be 1 to 512 characters/],
     [['--url', BASE, '--token', 'has/a/slash-0123456789'], /one URL path segment/],
     [['--url', BASE], /exactly one of --token and --secret-id/],
     [['--url', BASE, '--token', TOKEN, '--secret-id', 'x'], /exactly one of --token and --secret-id/],
@@ -223,7 +239,7 @@ describe('bad input', () => {
   it('makes the command exit with 2, the message on stderr and nothing on stdout', async () => {
     const [scheme, token] = await Promise.all([
       runScript(['--url', 'http://webhooks.example.com', '--token', TOKEN]),
-      runScript(['--url', BASE, '--token', 'short']),
+      runScript(['--url', BASE, '--token', 'a b']),
     ]);
     for (const run of [scheme, token]) {
       expect(run.code).toBe(2);
@@ -231,6 +247,13 @@ describe('bad input', () => {
     }
     expect(scheme.stderr).toMatch(/^webhook-config: --url must use https/);
     expect(token.stderr).toMatch(/^webhook-config: the token must be/);
+  }, 40_000);
+
+  it('accepts a short token, with a warning on stderr', async () => {
+    const run = await runScript(['--url', BASE, '--token', 'short']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/warning: the token is shorter than 16 characters/);
+    expect(schemaCheck(parseStream(run.stdout)).mutate.clientConfig.url).toBe(`${BASE}/mutate/short`);
   }, 40_000);
 });
 
