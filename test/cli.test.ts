@@ -177,10 +177,14 @@ describe('the real corpus', () => {
     expect(workloads).toBe(148); // as counted in the corpus's SOURCES.md
   });
 
-  it('stops at the first unparseable file when given the whole corpus folder', async () => {
-    const { code, stderr } = await review(['-f', CORPUS]);
+  it('lists every unparseable file of the whole corpus folder, and reviews nothing', async () => {
+    const { code, stdout, stderr } = await review(['-f', CORPUS]);
     expect(code).toBe(EXIT_ERROR);
-    expect(stderr).toContain(`${UNPARSEABLE[0]!.file}:${UNPARSEABLE[0]!.at}:`);
+    expect(stdout).toBe('');
+    for (const { file, at } of UNPARSEABLE) expect(stderr).toContain(`${file}:${at}:`);
+    const lines = stderr.trim().split('\n');
+    expect(lines).toHaveLength(UNPARSEABLE.length);
+    for (const line of lines) expect(line).toMatch(/^admission-webhooks: test\/fixtures\/corpus\/.+:\d+:\d+: /);
   });
 });
 

@@ -49,7 +49,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     if (error instanceof UsageError) {
       io.stderr(`${PROGRAM}: ${error.message}\nRun "${PROGRAM} --help" for usage.\n`);
     } else if (error instanceof ConfigError || error instanceof InputError || error instanceof ReviewError) {
-      io.stderr(`${PROGRAM}: ${error.message}\n`);
+      io.stderr(error.message.split('\n').map((line) => `${PROGRAM}: ${line}\n`).join(''));
     } else {
       io.stderr(`${PROGRAM}: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     }

@@ -129,20 +129,35 @@ export function parseManifests(text: string, source: string): Manifest[] {
 /**
  * Reads every path in order (`-` is standard input, read once); no paths
  * means standard input. A folder without manifest files is an error: the path
- * is probably wrong.
+ * is probably wrong. Every unreadable file is reported, not only the first,
+ * so one run lists all that a pipeline has to fix.
  */
 export function readManifests(paths: readonly string[], readStdin: () => string): Manifest[] {
   const sources = paths.length === 0 ? [STDIN] : paths;
+  const problems: string[] = [];
+  const attempt = (load: () => Manifest[]): Manifest[] => {
+    try {
+      return load();
+    } catch (error) {
+      if (!(error instanceof InputError)) throw error;
+      problems.push(error.message);
+      return [];
+    }
+  };
   let stdinRead = false;
-  return sources.flatMap((path) => {
+  const manifests = sources.flatMap((path) => {
     if (path === STDIN) {
       if (stdinRead) return [];
       stdinRead = true;
-      return parseManifests(readStdin(), STDIN_NAME);
+      return attempt(() => parseManifests(readStdin(), STDIN_NAME));
     }
-    if (!isFolder(path)) return parseManifests(read(path), path);
+    if (!isFolder(path)) return attempt(() => parseManifests(read(path), path));
     const files = filesBelow(path);
-    if (files.length === 0) throw new InputError(`${path}: the folder has no .yaml, .yml or .json files`);
-    return files.flatMap((file) => parseManifests(read(file), file));
+    if (files.length === 0) return attempt(() => {
+      throw new InputError(`${path}: the folder has no .yaml, .yml or .json files`);
+    });
+    return files.flatMap((file) => attempt(() => parseManifests(read(file), file)));
   });
+  if (problems.length > 0) throw new InputError(problems.join('\n'));
+  return manifests;
 }
