@@ -17,8 +17,7 @@ import {
   timeoutOf,
 } from './http';
 import { type LogSink, consoleSink, reviewRecord } from './log';
-import type { Decision } from './policies/decision';
-import { requestKind, requestNamespace } from './policies/decision';
+import { type Decision, requestKind, requestNamespace } from './policies/decision';
 import { admissionResponse } from './review';
 import { HttpError } from './status';
 
