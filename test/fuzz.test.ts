@@ -19,11 +19,12 @@
  */
 import fc from 'fast-check';
 import { applyPatch, type Operation } from 'fast-json-patch';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { GatewayEvent, GatewayResult } from '../lib/http';
 import { httpApiEvent, podRequest, restEvent, review, tutorialPod } from './support/reviews';
 import { handler as mutate } from '../functions/mutate';
 import { handler as validate } from '../functions/validate';
+import { silenceConsoleLog } from './support/silence';
 
 type Handler = (event: GatewayEvent) => Promise<GatewayResult>;
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -373,16 +374,7 @@ const prototypeKeysBefore = {
   array: Object.getOwnPropertyNames(Array.prototype).sort(),
 };
 
-let restoreLog: (() => void) | undefined;
-beforeAll(() => {
-  // One JSON log line per review: thousands of them would only slow the run down.
-  const log = console.log;
-  console.log = () => undefined;
-  restoreLog = () => {
-    console.log = log;
-  };
-});
-afterAll(() => restoreLog?.());
+silenceConsoleLog();
 
 describe('fuzzed inputs to both handlers', () => {
   it('answers valid reviews (both payload versions, plain or base64) with a well-formed 200', async () => {

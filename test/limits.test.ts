@@ -5,7 +5,7 @@
  * annotation is bounded too.
  */
 import { applyPatch, type Operation } from 'fast-json-patch';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { AdmissionRequest } from '../lib/admission';
 import { MAX_BODY_BYTES } from '../lib/http';
 import type { LogRecord } from '../lib/log';
@@ -14,6 +14,7 @@ import { configuredHandler } from '../lib/setup';
 import { decodedPatch, httpApiEvent, podRequest, restEvent, review, tutorialPod } from './support/reviews';
 import { handler as mutate } from '../functions/mutate';
 import { handler as validate } from '../functions/validate';
+import { silenceConsoleLog } from './support/silence';
 
 const MIB = 1024 * 1024;
 const SENTENCE = 'Invalid image. Images must come from registry.example.com';
@@ -22,15 +23,7 @@ const HANDLERS = [
   ['validate', validate],
 ] as const;
 
-let restoreLog: (() => void) | undefined;
-beforeAll(() => {
-  const log = console.log;
-  console.log = () => undefined;
-  restoreLog = () => {
-    console.log = log;
-  };
-});
-afterAll(() => restoreLog?.());
+silenceConsoleLog();
 afterEach(() => {
   vi.restoreAllMocks();
 });
