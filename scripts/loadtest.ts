@@ -82,7 +82,18 @@ function reviewText(uid: string, apiVersion: string, request: Record<string, unk
 }
 
 const POD = { kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' } };
-const DEPLOYMENT = { kind: { group: 'apps', version: 'v1', kind: 'Deployment' }, resource: { group: 'apps', version: 'v1', resource: 'deployments' } };
+/** A Deployment with an image from Docker Hub: validate denies it, mutate leaves it alone (not a Pod). */
+const DEPLOYMENT_OBJECT = {
+  apiVersion: 'apps/v1',
+  kind: 'Deployment',
+  metadata: { name: 'web' },
+  spec: { template: { spec: { containers: [{ name: 'web', image: 'nginx:1.27' }] } } },
+};
+const DEPLOYMENT = {
+  kind: { group: 'apps', version: 'v1', kind: 'Deployment' },
+  resource: { group: 'apps', version: 'v1', resource: 'deployments' },
+  object: DEPLOYMENT_OBJECT,
+};
 
 type Json = Record<string, unknown>;
 
@@ -166,15 +177,7 @@ const SCENARIOS: Scenario[] = [
     webhook: 'validate',
     echoesUid: true,
     body: (uid) =>
-      reviewText(uid, 'admission.k8s.io/v1beta1', {
-        ...DEPLOYMENT,
-        object: {
-          apiVersion: 'apps/v1',
-          kind: 'Deployment',
-          metadata: { name: 'web' },
-          spec: { template: { spec: { containers: [{ name: 'web', image: 'nginx:1.27' }] } } },
-        },
-      }),
+      reviewText(uid, 'admission.k8s.io/v1beta1', DEPLOYMENT),
     check: (status, body) => {
       const problem = reviewAnswer(status, body, 'admission.k8s.io/v1beta1');
       if (problem) return problem;
@@ -190,15 +193,7 @@ const SCENARIOS: Scenario[] = [
     webhook: 'mutate',
     echoesUid: true,
     body: (uid) =>
-      reviewText(uid, 'admission.k8s.io/v1', {
-        ...DEPLOYMENT,
-        object: {
-          apiVersion: 'apps/v1',
-          kind: 'Deployment',
-          metadata: { name: 'web' },
-          spec: { template: { spec: { containers: [{ name: 'web', image: 'nginx:1.27' }] } } },
-        },
-      }),
+      reviewText(uid, 'admission.k8s.io/v1', DEPLOYMENT),
     check: (status, body) => {
       const problem = reviewAnswer(status, body, 'admission.k8s.io/v1');
       if (problem) return problem;
