@@ -16,28 +16,20 @@ import { defaultEnvironment } from './warm';
 
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'cold-start-child.cjs');
 
+/** One cold start; `wallMs` is spawn to exit, the other times are taken inside the child. */
 export interface ColdSample {
   wallMs: number;
+  /** Time of `require(bundle)`. */
   initMs: number;
   firstReviewMs: number;
+  /** From the child's process start to the answer. */
   answeredMs: number;
   statusCode: number;
   allowed: boolean;
 }
 
-export interface ColdResult {
-  runs: number;
-  /** Median process wall time, spawn to exit. */
-  wallMs: number;
-  /** Median time of `require(bundle)` inside the child. */
-  initMs: number;
-  /** Median time of the first review inside the child. */
-  firstReviewMs: number;
-  /** Median time from the child's process start to the answer. */
-  answeredMs: number;
-  statusCode: number;
-  allowed: boolean;
-}
+/** The median of each time over `runs` samples, with the first sample's answer. */
+export type ColdResult = ColdSample & { runs: number };
 
 function timedSpawn(args: readonly string[], env: NodeJS.ProcessEnv): { wallMs: number; stderr: string } {
   const started = performance.now();

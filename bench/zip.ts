@@ -5,19 +5,9 @@
  * is given the epoch, which zip dates cannot go below). The archive here is the same, byte for
  * byte, as the one `serverless package` makes from the same bundle.
  */
-import { deflateRawSync } from 'node:zlib';
+import { crc32, deflateRawSync } from 'node:zlib';
 
-const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k += 1) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-
-export function crc32(data: Uint8Array): number {
-  let crc = 0xffffffff;
-  for (const byte of data) crc = (CRC_TABLE[(crc ^ byte) & 0xff] as number) ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
-}
+export { crc32 };
 
 /** DOS date of 1980-01-01 (day 1, month 1, year 0), time 00:00. */
 const DOS_DATE = (1 << 5) | 1;

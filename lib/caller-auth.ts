@@ -44,10 +44,10 @@ const digestOf = (token: string): Buffer => createHash('sha256').update(token, '
  * `{"tokens": {"<cluster>": "<token>"}}`. Throws on anything else, without
  * quoting the value.
  */
-export function tokensFromSecret(secret: string): TokenEntry[] {
+export function parseTokenSecret(secret: string): { cluster: string | undefined; token: string }[] {
   const text = secret.trim();
   if (text === '') throw new Error('the secret is empty');
-  if (!text.startsWith('{')) return [{ cluster: undefined, digest: digestOf(text) }];
+  if (!text.startsWith('{')) return [{ cluster: undefined, token: text }];
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -55,15 +55,20 @@ export function tokensFromSecret(secret: string): TokenEntry[] {
     throw new Error('the secret starts with "{" but is not valid JSON');
   }
   if (isObject(parsed) && typeof parsed.token === 'string' && parsed.token !== '') {
-    return [{ cluster: undefined, digest: digestOf(parsed.token) }];
+    return [{ cluster: undefined, token: parsed.token }];
   }
   if (isObject(parsed) && isObject(parsed.tokens)) {
     const entries = Object.entries(parsed.tokens);
     if (entries.length > 0 && entries.every(([, token]) => typeof token === 'string' && token !== '')) {
-      return entries.map(([cluster, token]) => ({ cluster, digest: digestOf(token as string) }));
+      return entries.map(([cluster, token]) => ({ cluster, token: token as string }));
     }
   }
   throw new Error('the secret JSON must be {"token": "..."} or {"tokens": {"<cluster>": "<token>"}} with non-empty strings');
+}
+
+/** The tokens of a secret value as digests, for constant-time comparison. */
+export function tokensFromSecret(secret: string): TokenEntry[] {
+  return parseTokenSecret(secret).map(({ cluster, token }) => ({ cluster, digest: digestOf(token) }));
 }
 
 /** Compares against every entry, without stopping early, so timing does not tell which matched. */
@@ -101,40 +106,56 @@ export function createCallerAuth({ fetchVersion, ttlMs, log, now = Date.now }: C
     return entries;
   }
 
-  /** Refreshes the cache once for all concurrent callers; serves the stale value if that fails. */
-  async function refresh(budgetMs: number): Promise<TokenEntry[]> {
-    if (!inFlight) {
-      inFlight = fetchEntries(budgetMs)
-        .then((entries) => {
+  /**
+   * Refreshes the cache once for all concurrent callers. A failure is recorded and logged once,
+   * then every waiter gets the stale value, or a 503 when nothing is cached.
+   */
+  function refresh(budgetMs: number): Promise<TokenEntry[]> {
+    inFlight ??= fetchEntries(budgetMs)
+      .then(
+        (entries) => {
           cached = { entries, fetchedAt: now() };
           return entries;
-        })
-        .finally(() => {
-          inFlight = undefined;
-        });
-    }
-    try {
-      return await inFlight;
-    } catch (error) {
-      lastFailureAt = now();
-      log({
-        level: 'WARN',
-        message: cached ? 'token secret refresh failed; serving the cached value' : 'token secret could not be read',
-        error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+        },
+        (error: unknown) => {
+          lastFailureAt = now();
+          log({
+            level: 'WARN',
+            message: cached ? 'token secret refresh failed; serving the cached value' : 'token secret could not be read',
+            error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+          });
+          return staleOrUnavailable();
+        },
+      )
+      .finally(() => {
+        inFlight = undefined;
       });
-      if (cached) return cached.entries;
-      throw new HttpError(503, 'the webhook cannot check its caller right now; try again');
-    }
+    return inFlight;
+  }
+
+  function staleOrUnavailable(): TokenEntry[] {
+    if (cached) return cached.entries;
+    throw new HttpError(503, 'the webhook cannot check its caller right now; try again');
   }
 
   async function entriesFor(budgetMs: number): Promise<TokenEntry[]> {
     const time = now();
     if (cached && time - cached.fetchedAt < ttlMs) return cached.entries;
-    if (time - lastFailureAt < RETRY_AFTER_FAILURE_MS) {
-      if (cached) return cached.entries;
-      throw new HttpError(503, 'the webhook cannot check its caller right now; try again');
-    }
+    if (time - lastFailureAt < RETRY_AFTER_FAILURE_MS) return staleOrUnavailable();
     return refresh(budgetMs);
+  }
+
+  /**
+   * Whether an unknown token may read the secret again: always by joining a refresh already
+   * under way (otherwise a cluster switched to a rotated token would see every request but the
+   * first refused while the refresh that accepts it runs), else at most every
+   * MISMATCH_REFRESH_MS and not while Secrets Manager is failing.
+   */
+  function mayRefreshForMismatch(time: number): boolean {
+    if (inFlight) return true;
+    if (time - lastMismatchRefreshAt < MISMATCH_REFRESH_MS || time - lastFailureAt < RETRY_AFTER_FAILURE_MS) return false;
+    lastMismatchRefreshAt = time;
+    return true;
   }
 
   return async (token, budgetMs) => {
@@ -142,14 +163,8 @@ export function createCallerAuth({ fetchVersion, ttlMs, log, now = Date.now }: C
     const fetchedBefore = cached?.fetchedAt;
     const caller = findCaller(token, await entriesFor(budgetMs));
     if (caller) return caller;
-    const time = now();
     const justFetched = cached !== undefined && cached.fetchedAt !== fetchedBefore;
-    // A refresh already under way (started by a concurrent request) is joined, not
-    // skipped: otherwise a cluster switched to a rotated token would see every
-    // request but the first refused while the refresh that accepts it runs.
-    const joinable = inFlight !== undefined;
-    if (!justFetched && (joinable || (time - lastMismatchRefreshAt >= MISMATCH_REFRESH_MS && time - lastFailureAt >= RETRY_AFTER_FAILURE_MS))) {
-      if (!joinable) lastMismatchRefreshAt = time;
+    if (!justFetched && mayRefreshForMismatch(now())) {
       const retried = findCaller(token, await refresh(budgetMs));
       if (retried) return retried;
     }

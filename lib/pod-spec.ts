@@ -2,7 +2,7 @@
  * Where the pod spec lives in each kind of workload the policies look at, and
  * the container lists inside it.
  */
-import { type JsonObject, fieldAt, isObject } from './json';
+import { type JsonObject, field, fieldAt, isObject } from './json';
 
 /** Path from the object's root to its pod spec, by API group and kind. */
 const POD_SPEC_PATHS: Record<string, readonly string[]> = {
@@ -51,14 +51,37 @@ export function podSpecOf(object: unknown, path: readonly string[]): JsonObject 
 export function containersOf(spec: JsonObject | undefined): ContainerEntry[] {
   const entries: ContainerEntry[] = [];
   if (!spec) return entries;
-  for (const { field, label } of CONTAINER_LISTS) {
-    const list = Object.hasOwn(spec, field) ? spec[field] : undefined;
+  for (const { field: listField, label } of CONTAINER_LISTS) {
+    const list = field(spec, listField);
     if (!Array.isArray(list)) continue;
     list.forEach((container, index) => {
       if (!isObject(container)) return;
       const name = typeof container.name === 'string' && container.name !== '' ? container.name : `#${index}`;
-      entries.push({ list: field, label, index, container, name });
+      entries.push({ list: listField, label, index, container, name });
     });
   }
   return entries;
+}
+
+export interface ImageVolumeEntry {
+  index: number;
+  /** The volume's `name`, or `#index` where it has none. */
+  name: string;
+  /** The volume's `image` source: `reference` and `pullPolicy`. */
+  source: JsonObject;
+}
+
+/**
+ * The image volumes of a pod spec (`volumes[].image`, Kubernetes 1.31+): the
+ * kubelet pulls them from a registry just like container images.
+ */
+export function imageVolumesOf(spec: JsonObject | undefined): ImageVolumeEntry[] {
+  const volumes = field(spec, 'volumes');
+  if (!Array.isArray(volumes)) return [];
+  return volumes.flatMap((volume, index) => {
+    const source = field(volume, 'image');
+    if (!isObject(source)) return [];
+    const name = field(volume, 'name');
+    return [{ index, name: typeof name === 'string' && name !== '' ? name : `#${index}`, source }];
+  });
 }

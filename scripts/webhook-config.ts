@@ -16,8 +16,8 @@ import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Document, isMap, isScalar, type Scalar } from 'yaml';
-import { DEFAULTS } from '../lib/config';
-import { isObject } from '../lib/json';
+import { DEFAULTS, DNS_LABEL, DNS_SUBDOMAIN } from '../lib/config';
+import { parseTokenSecret } from '../lib/caller-auth';
 import { secretsManagerFetcher } from '../lib/secrets-manager';
 
 export class UsageError extends Error {
@@ -44,8 +44,6 @@ export interface WebhookConfigOptions {
 export const DEFAULT_NAME = 'admission-webhooks';
 export const DEFAULT_TIMEOUT_SECONDS = 5;
 const NAMESPACE_LABEL = 'kubernetes.io/metadata.name';
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 /** RFC 3986 unreserved characters: the token travels as one path segment, unescaped. */
 const TOKEN = /^[A-Za-z0-9._~-]{1,512}$/;
 /** Shorter tokens are accepted (for tests) with a warning: they can be guessed. */
@@ -215,25 +213,21 @@ export function renderWebhookConfigurations(options: WebhookConfigOptions): stri
   return `${header}\n---\n${mutatingDoc.toString()}---\n${validatingDoc.toString()}`;
 }
 
-/** The token in a secret value: a plain string, `{"token": "..."}`, or `{"tokens": {"<cluster>": "..."}}`. */
+/** The token in a secret value (the formats of lib/caller-auth.ts); a fleet secret needs the cluster. */
 export function tokenFromSecret(secret: string, cluster: string | undefined): string {
-  const text = secret.trim();
-  if (!text.startsWith('{')) return text;
-  let parsed: unknown;
+  let entries;
   try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw new UsageError('the secret starts with "{" but is not valid JSON');
+    entries = parseTokenSecret(secret);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
   }
-  if (isObject(parsed) && typeof parsed.token === 'string') return parsed.token;
-  if (isObject(parsed) && isObject(parsed.tokens)) {
-    const clusters = Object.keys(parsed.tokens);
-    if (cluster === undefined) throw new UsageError(`the secret holds one token per cluster: name one with --cluster (${clusters.join(', ')})`);
-    const token = parsed.tokens[cluster];
-    if (typeof token !== 'string') throw new UsageError(`the secret has no token for cluster "${cluster}" (it has ${clusters.join(', ')})`);
-    return token;
-  }
-  throw new UsageError('the secret JSON must be {"token": "..."} or {"tokens": {"<cluster>": "<token>"}}');
+  const [only] = entries;
+  if (entries.length === 1 && only && only.cluster === undefined) return only.token;
+  const clusters = entries.map((entry) => entry.cluster);
+  if (cluster === undefined) throw new UsageError(`the secret holds one token per cluster: name one with --cluster (${clusters.join(', ')})`);
+  const match = entries.find((entry) => entry.cluster === cluster);
+  if (!match) throw new UsageError(`the secret has no token for cluster "${cluster}" (it has ${clusters.join(', ')})`);
+  return match.token;
 }
 
 const USAGE = `usage: npm run webhook-config -- --url https://<domain> (--token <token> | --secret-id <id> [--cluster <name>])

@@ -8,7 +8,7 @@ import type { AdmissionRequest } from '../admission';
 import type { Config } from '../config';
 import { type Operation, appendUnique, fillIfEmpty, setValue } from '../json-patch';
 import { field, isObject } from '../json';
-import { type ContainerEntry, containersOf, podSpecOf } from '../pod-spec';
+import { type ContainerEntry, containersOf, imageVolumesOf, podSpecOf } from '../pod-spec';
 import { type Decision, allow, requestKind, requestNamespace } from './decision';
 
 function pullPolicyOperations(entries: readonly ContainerEntry[], config: Config): Operation[] {
@@ -20,17 +20,12 @@ function pullPolicyOperations(entries: readonly ContainerEntry[], config: Config
   });
 }
 
-/**
- * Image volumes (`volumes[].image`) are pulled from a registry like container
- * images, so `enforce` mode gives them `pullPolicy: Always` too.
- */
+/** Image volumes are pulled like container images, so `enforce` mode gives them `pullPolicy: Always` too. */
 function imageVolumeOperations(spec: Record<string, unknown>, config: Config): Operation[] {
-  const volumes = field(spec, 'volumes');
-  if (config.imagePullPolicyMode !== 'enforce' || !Array.isArray(volumes)) return [];
-  return volumes.flatMap((volume, index) => {
-    const source = field(volume, 'image');
-    return isObject(source) ? setValue(['spec', 'volumes', index, 'image', 'pullPolicy'], source.pullPolicy, 'Always') : [];
-  });
+  if (config.imagePullPolicyMode !== 'enforce') return [];
+  return imageVolumesOf(spec).flatMap(({ index, source }) =>
+    setValue(['spec', 'volumes', index, 'image', 'pullPolicy'], source.pullPolicy, 'Always'),
+  );
 }
 
 function pullSecretOperations(spec: Record<string, unknown>, namespace: string | undefined, config: Config): Operation[] {

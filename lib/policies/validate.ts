@@ -7,7 +7,7 @@ import type { AdmissionRequest } from '../admission';
 import type { Config } from '../config';
 import { formatRegistryRule, isAllowedImage, parseImageReference } from '../image-reference';
 import { type JsonObject, field, isObject } from '../json';
-import { CONTAINER_LISTS, containersOf, podSpecOf, podSpecPath } from '../pod-spec';
+import { CONTAINER_LISTS, containersOf, imageVolumesOf, podSpecOf, podSpecPath } from '../pod-spec';
 import { type Decision, allow, deny, requestKind, requestNamespace } from './decision';
 
 /** Messages are cut near this length, with a count of what was left out. */
@@ -22,23 +22,12 @@ function truncate(text: string, limit: number): string {
   return text.length <= limit ? text : `${text.slice(0, limit - 3)}...`;
 }
 
-/**
- * Every image a pod spec pulls, with who pulls it: its containers, and its
- * image volumes (`volumes[].image.reference`), which the kubelet pulls from a
- * registry just the same.
- */
+/** Every image a pod spec pulls, with who pulls it: its containers and its image volumes. */
 function imageUsers(spec: JsonObject | undefined): { who: string; image: unknown }[] {
-  const users = containersOf(spec).map(({ label, name, container }) => ({ who: `${label} "${name}"`, image: container.image }));
-  const volumes = spec && Object.hasOwn(spec, 'volumes') ? spec.volumes : undefined;
-  if (Array.isArray(volumes)) {
-    volumes.forEach((volume, index) => {
-      const source = field(volume, 'image');
-      if (!isObject(source)) return;
-      const name = field(volume, 'name');
-      users.push({ who: `image volume "${typeof name === 'string' && name !== '' ? name : `#${index}`}"`, image: field(source, 'reference') });
-    });
-  }
-  return users;
+  return [
+    ...containersOf(spec).map(({ label, name, container }) => ({ who: `${label} "${name}"`, image: container.image })),
+    ...imageVolumesOf(spec).map(({ name, source }) => ({ who: `image volume "${name}"`, image: source.reference })),
+  ];
 }
 
 function imagesOf(spec: JsonObject | undefined): Set<unknown> {
@@ -47,11 +36,11 @@ function imagesOf(spec: JsonObject | undefined): Set<unknown> {
 
 /** Describes container lists that are not arrays of objects; the API server never sends these. */
 function malformedLists(spec: JsonObject): string[] {
-  return CONTAINER_LISTS.flatMap(({ field }) => {
-    const list = Object.hasOwn(spec, field) ? spec[field] : undefined;
+  return CONTAINER_LISTS.flatMap(({ field: listField }) => {
+    const list = field(spec, listField);
     if (list === undefined || list === null) return [];
-    if (!Array.isArray(list)) return [`${field} must be a list`];
-    return list.some((item) => !isObject(item)) ? [`${field} must contain only objects`] : [];
+    if (!Array.isArray(list)) return [`${listField} must be a list`];
+    return list.some((item) => !isObject(item)) ? [`${listField} must contain only objects`] : [];
   });
 }
 
