@@ -3,7 +3,7 @@
 // `module` first in mainFields lets esbuild take the ES-module build of fast-json-patch and drop what is unused.
 //
 // The AWS SDK is left out of the bundles and taken from the nodejs22.x runtime, which ships SDK v3
-// (the one AWS call is Secrets Manager's GetSecretValue, a stable API; lib/secrets-manager.ts loads it
+// (the one AWS call is Secrets Manager's GetSecretValue, a stable API; lib/auth/secrets-manager.ts loads it
 // on first use, with an overall abort budget of its own). Measured with `npm run package`:
 //   SDK bundled:  mutate.zip 123 KB (mutate.js 348 KB), validate.zip 124 KB
 //   SDK excluded: mutate.zip  11 KB (mutate.js  28 KB), validate.zip  12 KB (validate.js 30 KB)

@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import type { GatewayEvent } from '../lib/http';
+import type { GatewayEvent } from '../lib/transport/http';
 import { median } from './stats';
 import { defaultEnvironment } from './warm';
 

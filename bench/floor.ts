@@ -2,7 +2,7 @@
  * The floor a handler is compared with: parse the event body with JSON.parse
  * and serialise a response with JSON.stringify, nothing else.
  */
-import type { GatewayEvent, GatewayResult } from '../lib/http';
+import type { GatewayEvent, GatewayResult } from '../lib/transport/http';
 
 export async function floorHandler(event: GatewayEvent): Promise<GatewayResult> {
   const review = JSON.parse(event.body ?? '');

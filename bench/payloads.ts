@@ -2,7 +2,7 @@
  * The reviews the benchmark sends, as API Gateway REST (payload 1.0) events,
  * built with the same helpers as the test suites.
  */
-import type { GatewayEvent } from '../lib/http';
+import type { GatewayEvent } from '../lib/transport/http';
 import { podRequest, restEvent, review, tutorialPod } from '../test/support/reviews';
 
 export interface Payload {

@@ -3,13 +3,13 @@
  * Invalid configuration throws here, so the function fails to initialise with
  * a message naming the variable instead of answering wrongly.
  */
-import type { AdmissionRequest } from './admission';
-import { createCallerAuth, createOpenAuth } from './caller-auth';
-import { type Config, loadConfig } from './config';
-import { type LogSink, consoleSink } from './log';
+import type { AdmissionRequest } from './admission/admission-review';
+import { type Authenticate, createCallerAuth, createOpenAuth } from './auth/caller-auth';
+import { type Config, loadConfig } from './policies/config';
+import { type LogSink, consoleSink } from './common/log';
 import type { Decision } from './policies/decision';
-import { secretsManagerFetcher } from './secrets-manager';
-import { type Authenticate, createWebhookHandler } from './webhook';
+import { secretsManagerFetcher } from './auth/secrets-manager';
+import { createWebhookHandler } from './transport/webhook';
 
 export function authenticatorFor(config: Config, log: LogSink): Authenticate {
   if (!config.tokenSecretId) return createOpenAuth(log);

@@ -27,10 +27,10 @@ import {
   admissionEvent,
   groupVersionKind,
   namespaceOf,
-} from '../lib/admission-event';
-import type { GatewayEvent } from '../lib/http';
-import { type JsonObject, isObject } from '../lib/json';
-import { podSpecPath } from '../lib/pod-spec';
+} from '../lib/transport/admission-event';
+import type { GatewayEvent } from '../lib/transport/http';
+import { type JsonObject, isObject } from '../lib/common/json';
+import { podSpecPath } from '../lib/policies/pod-spec';
 
 export const FUNCTIONS = ['mutate', 'validate'] as const;
 export type FunctionName = (typeof FUNCTIONS)[number];

@@ -16,9 +16,9 @@ import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Document, isMap, isScalar, type Scalar } from 'yaml';
-import { DEFAULTS, DNS_LABEL, DNS_SUBDOMAIN } from '../lib/config';
-import { parseTokenSecret } from '../lib/caller-auth';
-import { secretsManagerFetcher } from '../lib/secrets-manager';
+import { DEFAULTS, DNS_LABEL, DNS_SUBDOMAIN } from '../lib/policies/config';
+import { parseTokenSecret } from '../lib/auth/caller-auth';
+import { secretsManagerFetcher } from '../lib/auth/secrets-manager';
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -50,7 +50,7 @@ const TOKEN = /^[A-Za-z0-9._~-]{1,512}$/;
 export const MIN_RECOMMENDED_TOKEN_LENGTH = 16;
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
-/** Rules for what the validate policy checks (lib/pod-spec.ts), on CREATE and UPDATE. */
+/** Rules for what the validate policy checks (lib/policies/pod-spec.ts), on CREATE and UPDATE. */
 export const VALIDATE_RULES = [
   { apiGroups: [''], resources: ['pods', 'pods/ephemeralcontainers', 'podtemplates', 'replicationcontrollers'] },
   { apiGroups: ['apps'], resources: ['deployments', 'replicasets', 'statefulsets', 'daemonsets'] },
@@ -213,7 +213,7 @@ export function renderWebhookConfigurations(options: WebhookConfigOptions): stri
   return `${header}\n---\n${mutatingDoc.toString()}---\n${validatingDoc.toString()}`;
 }
 
-/** The token in a secret value (the formats of lib/caller-auth.ts); a fleet secret needs the cluster. */
+/** The token in a secret value (the formats of lib/auth/caller-auth.ts); a fleet secret needs the cluster. */
 export function tokenFromSecret(secret: string, cluster: string | undefined): string {
   let entries;
   try {

@@ -6,8 +6,8 @@ import {
   parseAdmissionReview,
   patched,
   reviewResponse,
-} from '../lib/admission';
-import { HttpError } from '../lib/status';
+} from '../lib/admission/admission-review';
+import { HttpError } from '../lib/common/status';
 import { podRequest, review, tutorialPod } from './support/reviews';
 
 /** The error thrown by parsing `body`, or a failure if it parses. */

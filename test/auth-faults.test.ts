@@ -10,8 +10,8 @@
  * the console is checked for the tokens, which are long and distinctive.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { GatewayEvent, GatewayResult } from '../lib/http';
-import type { LogRecord } from '../lib/log';
+import type { GatewayEvent, GatewayResult } from '../lib/transport/http';
+import type { LogRecord } from '../lib/common/log';
 import { validateImages } from '../lib/policies/validate';
 import { configuredHandler } from '../lib/setup';
 import { podRequest, restEvent, review } from './support/reviews';

@@ -8,9 +8,9 @@ import {
   createCallerAuth,
   createOpenAuth,
   tokensFromSecret,
-} from '../lib/caller-auth';
-import type { LogRecord } from '../lib/log';
-import { HttpError } from '../lib/status';
+} from '../lib/auth/caller-auth';
+import type { LogRecord } from '../lib/common/log';
+import { HttpError } from '../lib/common/status';
 
 /** Long, distinctive tokens, so a leak into an error or a log line cannot go unnoticed. */
 const TOKEN_A = 'tok-alpha-7f3c9e1b2d4a6f8e0c1b3d5f7a9c2e4b6d8f0a1c3e5b7d9f';

@@ -11,13 +11,13 @@ import { applyPatch } from 'diff';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { handler as lambdaMutate } from '../functions/mutate';
-import { admissionEvent, admissionRequest, resourceOf } from '../lib/admission-event';
-import { DEFAULTS } from '../lib/config';
+import { admissionEvent, admissionRequest, resourceOf } from '../lib/transport/admission-event';
+import { DEFAULTS } from '../lib/policies/config';
 import { EXIT_ALLOWED, EXIT_DENIED, EXIT_ERROR, run } from '../lib/cli/main';
 import { parseManifests } from '../lib/cli/manifests';
 import { CONFIG_FLAGS } from '../lib/cli/options';
 import { toYaml } from '../lib/cli/report';
-import { WORKLOAD_KINDS } from '../lib/pod-spec';
+import { WORKLOAD_KINDS } from '../lib/policies/pod-spec';
 import { decodedPatch } from './support/reviews';
 
 const CORPUS = 'test/fixtures/corpus';

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { handler as mutateHandler } from '../functions/mutate';
 import { handler as validateHandler } from '../functions/validate';
-import { type Config, ConfigError, type ConfigVariable, DEFAULTS, loadConfig } from '../lib/config';
-import type { LogRecord } from '../lib/log';
+import { type Config, ConfigError, type ConfigVariable, DEFAULTS, loadConfig } from '../lib/policies/config';
+import type { LogRecord } from '../lib/common/log';
 import { mutatePod } from '../lib/policies/mutate';
 import { validateImages } from '../lib/policies/validate';
 import { configuredHandler } from '../lib/setup';

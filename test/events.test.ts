@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { handler as mutate } from '../functions/mutate';
 import { handler as validate } from '../functions/validate';
-import type { GatewayEvent, GatewayResult } from '../lib/http';
+import type { GatewayEvent, GatewayResult } from '../lib/transport/http';
 
 const EVENTS = join(import.meta.dirname, '..', 'events');
 const NAME = /^(mutate|validate)-([a-z0-9]+(?:-[a-z0-9]+)*)\.json$/;

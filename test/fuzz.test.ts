@@ -20,7 +20,7 @@
 import fc from 'fast-check';
 import { applyPatch, type Operation } from 'fast-json-patch';
 import { describe, expect, it } from 'vitest';
-import type { GatewayEvent, GatewayResult } from '../lib/http';
+import type { GatewayEvent, GatewayResult } from '../lib/transport/http';
 import { httpApiEvent, podRequest, restEvent, review, tutorialPod } from './support/reviews';
 import { handler as mutate } from '../functions/mutate';
 import { handler as validate } from '../functions/validate';

@@ -10,8 +10,8 @@ import {
   methodOf,
   pathTokenOf,
   timeoutOf,
-} from '../lib/http';
-import { HttpError } from '../lib/status';
+} from '../lib/transport/http';
+import { HttpError } from '../lib/common/status';
 import { httpApiEvent, restEvent } from './support/reviews';
 
 /** The HttpError thrown by `action`, or a failure if it throws none. */

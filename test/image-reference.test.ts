@@ -6,7 +6,7 @@ import {
   isAllowedImage,
   parseImageReference,
   parseRegistryRule,
-} from '../lib/image-reference';
+} from '../lib/policies/image-reference';
 
 const SHA256 = '0123456789abcdef'.repeat(4);
 

@@ -11,7 +11,7 @@ import {
   fillIfEmpty,
   pointer,
   setValue,
-} from '../lib/json-patch';
+} from '../lib/policies/json-patch';
 
 const byName = (item: unknown): unknown => (item as { name?: unknown } | null)?.name;
 

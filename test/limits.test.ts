@@ -6,9 +6,9 @@
  */
 import { applyPatch, type Operation } from 'fast-json-patch';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { AdmissionRequest } from '../lib/admission';
-import { MAX_BODY_BYTES } from '../lib/http';
-import type { LogRecord } from '../lib/log';
+import type { AdmissionRequest } from '../lib/admission/admission-review';
+import { MAX_BODY_BYTES } from '../lib/transport/http';
+import type { LogRecord } from '../lib/common/log';
 import { validateImages } from '../lib/policies/validate';
 import { configuredHandler } from '../lib/setup';
 import { decodedPatch, httpApiEvent, podRequest, restEvent, review, tutorialPod } from './support/reviews';

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { handler as mutate } from '../functions/mutate';
 import { handler as validate } from '../functions/validate';
-import { admissionRequest, gatewayEvent } from '../lib/admission-event';
-import type { GatewayEvent } from '../lib/http';
+import { admissionRequest, gatewayEvent } from '../lib/transport/admission-event';
+import type { GatewayEvent } from '../lib/transport/http';
 import {
   type Io,
   UsageError,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CONTAINER_LISTS, WORKLOAD_KINDS, containersOf, podSpecOf, podSpecPath } from '../lib/pod-spec';
+import { CONTAINER_LISTS, WORKLOAD_KINDS, containersOf, podSpecOf, podSpecPath } from '../lib/policies/pod-spec';
 
 describe('podSpecPath', () => {
   it.each<[string, string, string[]]>([

@@ -6,11 +6,11 @@
 import fc from 'fast-check';
 import { type Operation, applyPatch, validate as validatePatch } from 'fast-json-patch';
 import { describe, expect, it } from 'vitest';
-import type { AdmissionRequest } from '../lib/admission';
-import { type Config, loadConfig } from '../lib/config';
-import { type RegistryRule, isAllowedImage, parseImageReference, parseRegistryRule } from '../lib/image-reference';
+import type { AdmissionRequest } from '../lib/admission/admission-review';
+import { type Config, loadConfig } from '../lib/policies/config';
+import { type RegistryRule, isAllowedImage, parseImageReference, parseRegistryRule } from '../lib/policies/image-reference';
 import { mutatePod } from '../lib/policies/mutate';
-import { admissionResponse } from '../lib/review';
+import { admissionResponse } from '../lib/transport/admission-response';
 import { podRequest } from './support/reviews';
 
 const RUNS = { numRuns: 200 };

@@ -1,11 +1,11 @@
 /**
- * The real AWS SDK client, through lib/secrets-manager.ts, against a local
+ * The real AWS SDK client, through lib/auth/secrets-manager.ts, against a local
  * endpoint speaking the Secrets Manager JSON protocol. The client is a module
  * singleton, so the endpoint and environment are set once for the file, before
  * the first call creates it; each test scripts the endpoint afresh.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { secretsManagerFetcher } from '../lib/secrets-manager';
+import { secretsManagerFetcher } from '../lib/auth/secrets-manager';
 import {
   type SecretsManagerEndpoint,
   serviceError,

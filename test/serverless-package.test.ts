@@ -8,7 +8,7 @@
 import { rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULTS } from '../lib/config';
+import { DEFAULTS } from '../lib/policies/config';
 import { type CloudFormationTemplate, type PackagedService, type RunResult, packagedService, runServerless, serviceCopy } from './support/serverless';
 
 const require = createRequire(import.meta.url);

@@ -1,10 +1,10 @@
 /** The validate policy as a pure function of request and configuration (no HTTP). */
 import { describe, expect, it } from 'vitest';
-import type { AdmissionRequest, GroupVersionKind } from '../lib/admission';
-import { loadConfig } from '../lib/config';
+import type { AdmissionRequest, GroupVersionKind } from '../lib/admission/admission-review';
+import { loadConfig } from '../lib/policies/config';
 import type { Decision } from '../lib/policies/decision';
 import { validateImages } from '../lib/policies/validate';
-import { admissionResponse } from '../lib/review';
+import { admissionResponse } from '../lib/transport/admission-response';
 import { podRequest } from './support/reviews';
 
 type Env = Record<string, string>;

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { MutatingWebhookConfiguration, ValidatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { WORKLOAD_KINDS } from '../lib/pod-spec';
+import { WORKLOAD_KINDS } from '../lib/policies/pod-spec';
 import { UsageError, main, renderWebhookConfigurations, tokenFromSecret, webhookConfigurations } from '../scripts/webhook-config';
 import { SecretsManagerEndpoint } from './support/secrets-manager-endpoint';
 import { ROOT } from './support/serverless';
@@ -130,7 +130,7 @@ describe('npm run webhook-config -- --url … --token …', () => {
     ]);
   });
 
-  it('sends validate every kind the policies check (lib/pod-spec.ts), ephemeral containers included, on CREATE and UPDATE', () => {
+  it('sends validate every kind the policies check (lib/policies/pod-spec.ts), ephemeral containers included, on CREATE and UPDATE', () => {
     const { validate } = schemaCheck(objects);
     const covered = new Set<string>();
     const groups = new Map<string, string>();

@@ -4,15 +4,16 @@
  * payload versions, base64 bodies, the `?timeout=` budget and the log line.
  */
 import { describe, expect, it } from 'vitest';
-import type { AdmissionRequest } from '../lib/admission';
-import { loadConfig } from '../lib/config';
-import { type GatewayEvent, MAX_BODY_BYTES } from '../lib/http';
-import type { LogRecord } from '../lib/log';
+import type { AdmissionRequest } from '../lib/admission/admission-review';
+import { loadConfig } from '../lib/policies/config';
+import { type GatewayEvent, MAX_BODY_BYTES } from '../lib/transport/http';
+import type { LogRecord } from '../lib/common/log';
 import { mutatePod } from '../lib/policies/mutate';
 import { validateImages } from '../lib/policies/validate';
 import type { Decision } from '../lib/policies/decision';
-import { HttpError } from '../lib/status';
-import { type Authenticate, type Policy, createWebhookHandler } from '../lib/webhook';
+import { HttpError } from '../lib/common/status';
+import type { Authenticate } from '../lib/auth/caller-auth';
+import { type Policy, createWebhookHandler } from '../lib/transport/webhook';
 import { decodedPatch, httpApiEvent, podRequest, restEvent, review, tutorialPod } from './support/reviews';
 
 const TOKEN = 'tok-3f9a1c77e2b04d5e';

@@ -4,7 +4,7 @@
  * denied, 2 unreadable input, a bad command line or invalid configuration.
  */
 import { readFileSync } from 'node:fs';
-import { ConfigError } from '../config';
+import { ConfigError } from '../policies/config';
 import { InputError, type Manifest, readManifests } from './manifests';
 import { USAGE, UsageError, parseCommand } from './options';
 import { jsonReport, textReport } from './report';

@@ -20,7 +20,7 @@ import {
   isSeq,
   parseAllDocuments,
 } from 'yaml';
-import { type JsonObject, isObject } from '../json';
+import { type JsonObject, isObject } from '../common/json';
 
 /** One Kubernetes object and where it was found. */
 export interface Manifest {

@@ -1,11 +1,11 @@
 /**
  * Command-line options of `admission-webhooks review`. Every configuration
- * variable of the webhooks (lib/config.ts) has a flag of the same name in
+ * variable of the webhooks (lib/policies/config.ts) has a flag of the same name in
  * kebab case (`ALLOWED_REGISTRIES` -> `--allowed-registries`); a flag wins
  * over the environment. Caller authentication is always off offline.
  */
 import { parseArgs } from 'node:util';
-import { type ConfigVariable, DEFAULTS } from '../config';
+import { type ConfigVariable, DEFAULTS } from '../policies/config';
 
 /** Variables that make no sense offline: there is no caller to authenticate. */
 const NOT_FLAGS: readonly ConfigVariable[] = ['WEBHOOK_TOKEN_SECRET_ID', 'SECRET_CACHE_TTL_SECONDS'];

@@ -4,13 +4,13 @@
  * their responses read back. As in a cluster, `mutate` runs first and
  * `validate` judges the mutated object.
  */
-import type { AdmissionResponse } from '../admission';
-import { admissionEvent, groupVersionKind, namespaceOf } from '../admission-event';
-import type { GatewayEvent, GatewayResult } from '../http';
-import { type JsonObject, field, isObject } from '../json';
-import { type Operation, applyChecked } from '../json-patch';
-import type { LogSink } from '../log';
-import { podSpecPath } from '../pod-spec';
+import type { AdmissionResponse } from '../admission/admission-review';
+import { admissionEvent, groupVersionKind, namespaceOf } from '../transport/admission-event';
+import type { GatewayEvent, GatewayResult } from '../transport/http';
+import { type JsonObject, field, isObject } from '../common/json';
+import { type Operation, applyChecked } from '../policies/json-patch';
+import type { LogSink } from '../common/log';
+import { podSpecPath } from '../policies/pod-spec';
 import { mutatePod } from '../policies/mutate';
 import { validateImages } from '../policies/validate';
 import { configuredHandler } from '../setup';

@@ -2,9 +2,9 @@
  * What a policy decides about one admission request. Policies are pure
  * functions of the request and the configuration; they never see HTTP.
  */
-import type { AdmissionRequest } from '../admission';
-import type { Operation } from '../json-patch';
-import { field, fieldAt } from '../json';
+import type { AdmissionRequest } from '../admission/admission-review';
+import type { Operation } from './json-patch';
+import { field, fieldAt } from '../common/json';
 
 export type Decision =
   | {

@@ -4,11 +4,11 @@
  * except in `enforce` mode, which gives every container `Always` as the
  * upstream AlwaysPullImages admission plugin does.
  */
-import type { AdmissionRequest } from '../admission';
-import type { Config } from '../config';
-import { type Operation, appendUnique, fillIfEmpty, setValue } from '../json-patch';
-import { field, isObject } from '../json';
-import { type ContainerEntry, containersOf, imageVolumesOf, podSpecOf } from '../pod-spec';
+import type { AdmissionRequest } from '../admission/admission-review';
+import type { Config } from './config';
+import { type Operation, appendUnique, fillIfEmpty, setValue } from './json-patch';
+import { field, isObject } from '../common/json';
+import { type ContainerEntry, containersOf, imageVolumesOf, podSpecOf } from './pod-spec';
 import { type Decision, allow, requestKind, requestNamespace } from './decision';
 
 function pullPolicyOperations(entries: readonly ContainerEntry[], config: Config): Operation[] {

@@ -3,11 +3,11 @@
  * must come from an allowed registry. On UPDATE only images the old object did
  * not already have are judged, so a legacy object can still be relabelled.
  */
-import type { AdmissionRequest } from '../admission';
-import type { Config } from '../config';
-import { formatRegistryRule, isAllowedImage, parseImageReference } from '../image-reference';
-import { type JsonObject, field, isObject } from '../json';
-import { CONTAINER_LISTS, containersOf, imageVolumesOf, podSpecOf, podSpecPath } from '../pod-spec';
+import type { AdmissionRequest } from '../admission/admission-review';
+import type { Config } from './config';
+import { formatRegistryRule, isAllowedImage, parseImageReference } from './image-reference';
+import { type JsonObject, field, isObject } from '../common/json';
+import { CONTAINER_LISTS, containersOf, imageVolumesOf, podSpecOf, podSpecPath } from './pod-spec';
 import { type Decision, allow, deny, requestKind, requestNamespace } from './decision';
 
 /** Messages are cut near this length, with a count of what was left out. */

@@ -1,8 +1,8 @@
 /** Builders for AdmissionReviews and API Gateway events used across the suites. */
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2 } from 'aws-lambda';
-import type { AdmissionRequest } from '../../lib/admission';
-import * as events from '../../lib/admission-event';
-import type { GatewayEvent } from '../../lib/http';
+import type { AdmissionRequest } from '../../lib/admission/admission-review';
+import * as events from '../../lib/transport/admission-event';
+import type { GatewayEvent } from '../../lib/transport/http';
 
 export const POD_KIND = { group: '', version: 'v1', kind: 'Pod' };
 export const POD_RESOURCE = { group: '', version: 'v1', resource: 'pods' };

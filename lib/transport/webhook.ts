@@ -4,7 +4,7 @@
  * response, with one log line per review. Handlers in functions/ only choose
  * the policy.
  */
-import { type AdmissionRequest, parseAdmissionReview, reviewResponse } from './admission';
+import { type AdmissionRequest, parseAdmissionReview, reviewResponse } from '../admission/admission-review';
 import {
   type GatewayEvent,
   type GatewayResult,
@@ -16,21 +16,11 @@ import {
   pathTokenOf,
   timeoutOf,
 } from './http';
-import { type LogSink, consoleSink, reviewRecord } from './log';
-import { type Decision, requestKind, requestNamespace } from './policies/decision';
-import { admissionResponse } from './review';
-import { HttpError } from './status';
-
-export interface Caller {
-  /** The cluster whose token matched, for fleets with one token per cluster. */
-  cluster?: string;
-}
-
-/**
- * Checks the caller's path token within `budgetMs`; throws an HttpError with
- * 403 (missing or wrong token) or 503 (the token cannot be checked).
- */
-export type Authenticate = (token: string | undefined, budgetMs: number) => Promise<Caller>;
+import { type LogSink, consoleSink, reviewRecord } from '../common/log';
+import { type Decision, requestKind, requestNamespace } from '../policies/decision';
+import { admissionResponse } from './admission-response';
+import type { Authenticate } from '../auth/caller-auth';
+import { HttpError } from '../common/status';
 
 export type Policy = (request: AdmissionRequest) => Decision;
 

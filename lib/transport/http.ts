@@ -4,7 +4,7 @@
  * builds the JSON results. No admission logic lives here.
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, APIGatewayProxyResult } from 'aws-lambda';
-import { HttpError, badRequest, failureStatus } from './status';
+import { HttpError, badRequest, failureStatus } from '../common/status';
 
 export type GatewayEvent = APIGatewayProxyEvent | APIGatewayProxyEventV2;
 export type GatewayResult = APIGatewayProxyResult;

@@ -2,8 +2,8 @@
  * AdmissionReview parsing and response builders (`admission.k8s.io/v1` and `v1beta1`).
  * Parsing checks exactly what the handlers rely on and names the first defect found.
  */
-import { badRequest } from './status';
-import { type JsonObject, isObject } from './json';
+import { badRequest } from '../common/status';
+import { type JsonObject, isObject } from '../common/json';
 
 export const ADMISSION_API_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'] as const;
 export type AdmissionApiVersion = (typeof ADMISSION_API_VERSIONS)[number];

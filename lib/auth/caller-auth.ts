@@ -12,10 +12,20 @@
  * - Comparison is constant-time and the token is never logged.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { isObject } from './json';
-import type { LogSink } from './log';
-import { HttpError } from './status';
-import type { Authenticate, Caller } from './webhook';
+import { isObject } from '../common/json';
+import type { LogSink } from '../common/log';
+import { HttpError } from '../common/status';
+
+export interface Caller {
+  /** The cluster whose token matched, for fleets with one token per cluster. */
+  cluster?: string;
+}
+
+/**
+ * Checks the caller's path token within `budgetMs`; throws an HttpError with
+ * 403 (missing or wrong token) or 503 (the token cannot be checked).
+ */
+export type Authenticate = (token: string | undefined, budgetMs: number) => Promise<Caller>;
 
 export const RETRY_AFTER_FAILURE_MS = 10_000;
 export const MISMATCH_REFRESH_MS = 30_000;

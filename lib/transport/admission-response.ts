@@ -3,10 +3,10 @@
  * checked to apply to `request.object` before it is returned: a patch the API
  * server cannot apply would fail the whole request in the cluster.
  */
-import { type AdmissionRequest, type AdmissionResponse, allowed, denied, patched } from './admission';
-import { isObject } from './json';
-import { applyChecked, encodePatch } from './json-patch';
-import type { Decision } from './policies/decision';
+import { type AdmissionRequest, type AdmissionResponse, allowed, denied, patched } from '../admission/admission-review';
+import { isObject } from '../common/json';
+import { applyChecked, encodePatch } from '../policies/json-patch';
+import type { Decision } from '../policies/decision';
 
 /** Audit annotation key; the API server prefixes it with the webhook's name. */
 const VIOLATION_ANNOTATION = 'image-policy-violation';

@@ -9,9 +9,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2 } from 'aws-lambda';
-import type { AdmissionRequest, GroupVersionKind, GroupVersionResource } from './admission';
+import type { AdmissionRequest, GroupVersionKind, GroupVersionResource } from '../admission/admission-review';
 import type { GatewayEvent } from './http';
-import { type JsonObject, fieldAt } from './json';
+import { type JsonObject, fieldAt } from '../common/json';
 
 /** Common cluster-scoped kinds: the API server sends their requests without a namespace. */
 const CLUSTER_SCOPED = new Set([

@@ -2,7 +2,7 @@
  * Where the pod spec lives in each kind of workload the policies look at, and
  * the container lists inside it.
  */
-import { type JsonObject, field, fieldAt, isObject } from './json';
+import { type JsonObject, field, fieldAt, isObject } from '../common/json';
 
 /** Path from the object's root to its pod spec, by API group and kind. */
 const POD_SPEC_PATHS: Record<string, readonly string[]> = {

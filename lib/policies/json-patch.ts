@@ -4,7 +4,7 @@
  * yields none. Paths are JSON Pointers (RFC 6901) built from unescaped segments.
  */
 import { type Operation, applyPatch } from 'fast-json-patch';
-import { type JsonObject, isObject } from './json';
+import { type JsonObject, isObject } from '../common/json';
 
 export type { Operation };
 
