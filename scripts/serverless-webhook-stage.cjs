@@ -9,19 +9,24 @@
 // 2. The framework's `ServiceEndpoint` output names the execute-api URL, which
 //    `provider.apiGateway.disableDefaultEndpoint` switches off; the `WebhookBaseUrl` output
 //    (custom domain) replaces it.
-// 3. A deploy guard: `serverless deploy` of a stage whose WEBHOOK_TOKEN_SECRET_ID is empty
-//    (caller authentication off, meant for local use only) is refused at start-up, before anything
-//    is packaged or uploaded.
+// 3. Production operations, from the other `custom.webhookStage` settings: the AWS WAF web ACL on
+//    the stage (scripts/edge-protection.cjs), the alarms and their SNS topic (scripts/alarms.cjs)
+//    and the dashboard (scripts/dashboard.cjs).
+// 4. The deploy guard (scripts/deploy-guard.cjs). `before:deploy:deploy` hooks run in plugin order,
+//    core plugins first: by the time ours runs, a plain `serverless deploy` has packaged, and
+//    `serverless deploy --package DIR` has restored the packaged service from DIR, so the
+//    compiled template is the one about to be uploaded. The next step, `deploy:deploy`, makes the
+//    first call that reads or changes the stack. `serverless deploy function` is checked before
+//    its first step too (it changes one function's configuration, never IAM).
 'use strict';
 
-const STAGE_LOGICAL_ID = 'ApiGatewayStage';
+const { assertDeployable, assertFunctionAuthenticated } = require('./deploy-guard.cjs');
+const { addAlarms, latencyThresholdMs } = require('./alarms.cjs');
+const { addDashboard } = require('./dashboard.cjs');
+const { addEdgeProtection, WEB_ACL } = require('./edge-protection.cjs');
+const { flag, positiveNumber } = require('./settings.cjs');
 
-function positiveNumber(value, name, { integer }) {
-  const number = typeof value === 'number' ? value : Number(String(value ?? '').trim());
-  const valid = String(value ?? '').trim() !== '' && Number.isFinite(number) && number > 0 && (!integer || Number.isInteger(number));
-  if (!valid) throw new Error(`custom.webhookStage.${name} must be a positive ${integer ? 'whole ' : ''}number, got "${value}"`);
-  return number;
-}
+const STAGE_LOGICAL_ID = 'ApiGatewayStage';
 
 /** Moves the stage out of the Deployment into an explicit Stage resource with throttling. */
 function addStage(template, settings) {
@@ -35,7 +40,7 @@ function addStage(template, settings) {
   resources[STAGE_LOGICAL_ID] = {
     Type: 'AWS::ApiGateway::Stage',
     Properties: {
-      RestApiId: deployment.Properties.RestApiId,
+      RestApiId: structuredClone(deployment.Properties.RestApiId),
       DeploymentId: { Ref: deploymentId },
       StageName: stageName,
       MethodSettings: [
@@ -51,14 +56,32 @@ function addStage(template, settings) {
   if (template.Outputs) delete template.Outputs.ServiceEndpoint;
 }
 
-function assertAuthenticationOn(environment) {
-  const secretId = String(environment?.WEBHOOK_TOKEN_SECRET_ID ?? '').trim();
-  if (secretId === '') {
-    throw new Error(
-      'Refusing to deploy with WEBHOOK_TOKEN_SECRET_ID empty: caller authentication would be off. ' +
-        'Set the webhookTokenSecretId param, e.g. --param=webhookTokenSecretId=admission-webhooks/prod/token.',
-    );
+/**
+ * Adds what runs the stage in production: the WAF web ACL (unless `wafEnabled` is false), the
+ * alarms and their topic (unless `alarmsEnabled` is false), and the dashboard.
+ */
+function addOperations(template, settings, { service, functions }) {
+  const stage = template.Resources[STAGE_LOGICAL_ID].Properties.StageName;
+  const [[restApiId, restApi] = []] = Object.entries(template.Resources).filter(([, resource]) => resource.Type === 'AWS::ApiGateway::RestApi');
+  if (!restApi) throw new Error('the template has no REST API');
+  const prefix = `${service}-${stage}`;
+  const api = { name: restApi.Properties.Name, stage };
+  let webAcl;
+  if (flag(settings.wafEnabled, 'wafEnabled')) {
+    addEdgeProtection(template, {
+      name: prefix,
+      stageId: STAGE_LOGICAL_ID,
+      restApiId,
+      rateLimitPerIp: settings.wafRateLimitPerIp,
+      allowedSourceIps: settings.allowedSourceIps,
+    });
+    webAcl = { metricName: prefix, rules: template.Resources[WEB_ACL].Properties.Rules.map((rule) => rule.Name) };
   }
+  if (flag(settings.alarmsEnabled, 'alarmsEnabled')) {
+    addAlarms(template, { prefix, api, functions, webAcl: webAcl?.metricName, settings });
+  }
+  const timeoutSeconds = positiveNumber(settings.webhookTimeoutSeconds, 'webhookTimeoutSeconds', { integer: true });
+  addDashboard(template, { name: prefix, api, functions, webAcl, latencyThresholdMs: latencyThresholdMs(timeoutSeconds) });
 }
 
 class WebhookStagePlugin {
@@ -66,8 +89,8 @@ class WebhookStagePlugin {
     this.serverless = serverless;
     this.hooks = {
       'after:package:compileEvents': () => this.compileStage(),
-      // `initialize` runs before the steps of any command: a refused deploy packages and uploads nothing.
-      initialize: () => this.guardDeploy(),
+      'before:deploy:deploy': () => this.guard(() => assertDeployable(this.serverless.service.provider.compiledCloudFormationTemplate)),
+      'before:deploy:function:initialize': () => this.guard(() => this.assertFunctionDeployable()),
     };
   }
 
@@ -77,23 +100,38 @@ class WebhookStagePlugin {
   }
 
   compileStage() {
+    const { service } = this.serverless;
+    this.guard(() => {
+      const template = service.provider.compiledCloudFormationTemplate;
+      const settings = service.custom?.webhookStage ?? {};
+      addStage(template, settings);
+      addOperations(template, settings, {
+        service: service.service,
+        functions: service.getAllFunctions().map((webhook) => {
+          const logicalId = this.serverless.getProvider('aws').naming.getLambdaLogicalId(webhook);
+          return { webhook, functionName: template.Resources[logicalId].Properties.FunctionName };
+        }),
+      });
+    });
+  }
+
+  /** Runs a check or a step, turning its error into the framework's (a message, no stack trace). */
+  guard(check) {
     try {
-      addStage(this.serverless.service.provider.compiledCloudFormationTemplate, this.serverless.service.custom?.webhookStage ?? {});
+      check();
     } catch (error) {
       this.fail(error);
     }
   }
 
-  guardDeploy() {
-    if (this.serverless.processedInput?.commands?.[0] !== 'deploy') return;
-    try {
-      assertAuthenticationOn(this.serverless.service.provider.environment);
-    } catch (error) {
-      this.fail(error);
-    }
+  assertFunctionDeployable() {
+    const { service } = this.serverless;
+    const name = this.serverless.processedInput?.options?.function;
+    const fn = service.getFunction(name);
+    assertFunctionAuthenticated(name, { ...service.provider.environment, ...fn.environment });
   }
 }
 
 module.exports = WebhookStagePlugin;
 module.exports.addStage = addStage;
-module.exports.assertAuthenticationOn = assertAuthenticationOn;
+module.exports.addOperations = addOperations;

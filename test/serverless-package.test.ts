@@ -1,9 +1,9 @@
 /**
  * `serverless package` with the default params and no AWS credentials, and the
  * CloudFormation template it writes: functions, routes, custom domain, DNS,
- * IAM, logs, throttling and outputs (serverless.yml). Also the pieces of
- * serverless.yml that only show with other params (`serverless print`) and the
- * local plugin's checks.
+ * IAM, logs, throttling, WAF, alarms, dashboard and outputs (serverless.yml).
+ * Also the pieces of serverless.yml that only show with other params
+ * (`serverless print`) and the local plugin's modules on their own.
  */
 import { rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -14,8 +14,9 @@ import { type CloudFormationTemplate, type PackagedService, type RunResult, pack
 const require = createRequire(import.meta.url);
 const stagePlugin = require('../scripts/serverless-webhook-stage.cjs') as {
   addStage: (template: CloudFormationTemplate, settings: Record<string, unknown>) => void;
-  assertAuthenticationOn: (environment: Record<string, string> | undefined) => void;
+  addOperations: (template: CloudFormationTemplate, settings: Record<string, unknown>, names: Record<string, unknown>) => void;
 };
+const settings = require('../scripts/settings.cjs') as { instanceCount: (value: unknown, name: string) => number };
 const resourcePolicy = require('../scripts/resource-policy.cjs') as {
   parseSourceIps: (value: unknown) => string[];
   policyStatements: (ips: string[]) => unknown[];
@@ -114,8 +115,8 @@ describe('serverless package (default params, no credentials)', () => {
     expect(fn.Properties?.Code.S3Key).toMatch(new RegExp(`/${name}\\.zip$`));
   });
 
-  it('gives each function every configuration variable with the default of the design (authentication off until a secret is named)', () => {
-    const expected = { ...DEFAULTS };
+  it('gives each function every configuration variable with the default of the design, and the stage\'s token secret (authentication on)', () => {
+    const expected = { ...DEFAULTS, WEBHOOK_TOKEN_SECRET_ID: 'admission-webhooks/dev/token' };
     for (const logicalId of ['MutateLambdaFunction', 'ValidateLambdaFunction']) {
       const variables = resource(logicalId).Properties?.Environment.Variables;
       expect(Object.keys(variables).sort()).toEqual(Object.keys(DEFAULTS).sort());
@@ -202,7 +203,7 @@ describe('serverless package (default params, no credentials)', () => {
     for (const [, group] of groups) expect(group.Properties?.RetentionInDays).toBe(30);
   });
 
-  it('throttles the stage, which serves the current deployment', () => {
+  it('throttles the stage for a fleet (2,500 requests/s, bursts of 5,000), and the stage serves the current deployment', () => {
     const stage = resource('ApiGatewayStage');
     const [[deploymentId, deployment] = ['', undefined], ...more] = resourcesOfType('AWS::ApiGateway::Deployment');
     expect(more).toEqual([]);
@@ -212,8 +213,135 @@ describe('serverless package (default params, no credentials)', () => {
       RestApiId: { Ref: 'ApiGatewayRestApi' },
       DeploymentId: { Ref: deploymentId },
       StageName: 'dev',
-      MethodSettings: [{ ResourcePath: '/*', HttpMethod: '*', ThrottlingRateLimit: 100, ThrottlingBurstLimit: 200 }],
+      MethodSettings: [{ ResourcePath: '/*', HttpMethod: '*', ThrottlingRateLimit: 2500, ThrottlingBurstLimit: 5000 }],
     });
+  });
+
+  it('names the token secret once: the functions read the stage\'s secret, and the one IAM resource is derived from that name in any partition', () => {
+    const ids = ['MutateLambdaFunction', 'ValidateLambdaFunction'].map((id) => resource(id).Properties?.Environment.Variables.WEBHOOK_TOKEN_SECRET_ID);
+    expect(ids).toEqual(['admission-webhooks/dev/token', 'admission-webhooks/dev/token']);
+    const resources = iamStatements().filter((statement) => actionsOf(statement).includes('secretsmanager:GetSecretValue')).flatMap((statement) => [statement.Resource].flat());
+    // The partition, region and account come from the stack, so the same template deploys to aws, aws-cn or aws-us-gov.
+    expect(resources).toEqual([{ 'Fn::Sub': `arn:\${AWS::Partition}:secretsmanager:\${AWS::Region}:\${AWS::AccountId}:secret:${ids[0]}-??????` }]);
+  });
+
+  it('puts an AWS WAF web ACL on the stage: IP reputation, a per-address rate limit, only POST /mutate/<segment> and /validate/<segment>', () => {
+    const [[aclId, acl] = ['', undefined], ...more] = resourcesOfType('AWS::WAFv2::WebACL');
+    expect(more).toEqual([]);
+    const properties = acl?.Properties as Record<string, any>;
+    expect(properties).toMatchObject({ Name: 'admission-webhooks-dev', Scope: 'REGIONAL', DefaultAction: { Allow: {} } });
+    expect(properties.VisibilityConfig).toEqual({ SampledRequestsEnabled: true, CloudWatchMetricsEnabled: true, MetricName: 'admission-webhooks-dev' });
+    const rules = properties.Rules as Record<string, any>[];
+    expect(rules.map((rule) => [rule.Priority, rule.Name])).toEqual([
+      [0, 'AWSManagedRulesAmazonIpReputationList'],
+      [1, 'RateLimitPerSourceIp'],
+      [2, 'OnlyWebhookRoutes'],
+    ]);
+    for (const rule of rules) expect(rule.VisibilityConfig).toEqual({ SampledRequestsEnabled: true, CloudWatchMetricsEnabled: true, MetricName: rule.Name });
+    expect(rules[0]?.Statement).toEqual({ ManagedRuleGroupStatement: { VendorName: 'AWS', Name: 'AWSManagedRulesAmazonIpReputationList' } });
+    expect(rules[1]?.Statement).toEqual({ RateBasedStatement: { Limit: 6000, EvaluationWindowSec: 60, AggregateKeyType: 'IP' } });
+    expect(rules[1]?.Action.Block.CustomResponse.ResponseCode).toBe(429);
+    const routeCheck = rules[2]?.Statement.NotStatement.Statement.AndStatement.Statements;
+    expect(routeCheck[0].ByteMatchStatement).toMatchObject({ FieldToMatch: { Method: {} }, PositionalConstraint: 'EXACTLY', SearchString: 'POST' });
+    const pattern = new RegExp(routeCheck[1].RegexMatchStatement.RegexString);
+    expect(routeCheck[1].RegexMatchStatement.FieldToMatch).toEqual({ UriPath: {} });
+    for (const path of ['/mutate/0123abcd', '/validate/local-test-token']) expect(pattern.test(path), path).toBe(true);
+    for (const path of ['/', '/mutate', '/mutate/', '/validate/a/b', '/mutate/a/', '/other/token', '//mutate/a', '/validatex/a']) expect(pattern.test(path), path).toBe(false);
+    // No rule reads the body, so no review is refused for its size (WAF sees only its first 8-64 KB).
+    expect(JSON.stringify(properties)).not.toMatch(/"(Body|JsonBody|SizeConstraintStatement|OversizeHandling)"/);
+    // The blocks answer with Kubernetes Status bodies, which kubectl shows as the reason.
+    for (const [, body] of Object.entries(properties.CustomResponseBodies as Record<string, { Content: string }>)) {
+      expect(JSON.parse(body.Content)).toMatchObject({ kind: 'Status', apiVersion: 'v1', status: 'Failure' });
+    }
+    const association = resource('WebhookWebAclAssociation');
+    expect(association.Type).toBe('AWS::WAFv2::WebACLAssociation');
+    expect([association.DependsOn].flat()).toEqual(['ApiGatewayStage']);
+    expect(association.Properties).toEqual({
+      ResourceArn: { 'Fn::Sub': 'arn:${AWS::Partition}:apigateway:${AWS::Region}::/restapis/${ApiGatewayRestApi}/stages/${ApiGatewayStage}' },
+      WebACLArn: { 'Fn::GetAtt': [aclId, 'Arn'] },
+    });
+  });
+
+  it('alarms on 5XX, latency p99 above 4,000 ms (80% of timeoutSeconds 5), Lambda errors and throttles, 503s, secret read failures, 403 bursts and WAF blocks', () => {
+    const alarms = resourcesOfType('AWS::CloudWatch::Alarm').map(([, alarm]) => alarm.Properties as Record<string, any>);
+    const summary = alarms.map((alarm) => {
+      const dimensions = Object.fromEntries(alarm.Dimensions.map((d: { Name: string; Value: unknown }) => [d.Name, d.Value]));
+      const who = dimensions.webhook ?? dimensions.FunctionName ?? dimensions.ApiName ?? dimensions.WebACL;
+      return `${alarm.Namespace} ${alarm.MetricName} ${who} ${alarm.Statistic ?? alarm.ExtendedStatistic} ${alarm.ComparisonOperator === 'GreaterThanThreshold' ? '>' : '>='} ${alarm.Threshold}/${alarm.Period}s`;
+    });
+    expect(summary.sort()).toEqual(
+      [
+        'AWS/ApiGateway 5XXError dev-admission-webhooks Sum >= 1/60s',
+        'AWS/ApiGateway Latency dev-admission-webhooks p99 > 4000/60s',
+        'AWS/Lambda Errors admission-webhooks-dev-mutate Sum >= 1/60s',
+        'AWS/Lambda Errors admission-webhooks-dev-validate Sum >= 1/60s',
+        'AWS/Lambda Throttles admission-webhooks-dev-mutate Sum >= 1/60s',
+        'AWS/Lambda Throttles admission-webhooks-dev-validate Sum >= 1/60s',
+        'AdmissionWebhooks AuthUnavailable mutate Sum >= 1/60s',
+        'AdmissionWebhooks AuthUnavailable validate Sum >= 1/60s',
+        'AdmissionWebhooks SecretReadFailures mutate Sum >= 1/60s',
+        'AdmissionWebhooks SecretReadFailures validate Sum >= 1/60s',
+        'AdmissionWebhooks Forbidden mutate Sum >= 50/300s',
+        'AdmissionWebhooks Forbidden validate Sum >= 50/300s',
+        'AWS/WAFV2 BlockedRequests admission-webhooks-dev Sum >= 1000/300s',
+      ].sort(),
+    );
+    const apiAlarm = alarms.find((alarm) => alarm.MetricName === 'Latency');
+    expect(apiAlarm?.Dimensions).toEqual([{ Name: 'ApiName', Value: resourcesOfType('AWS::ApiGateway::RestApi')[0]?.[1].Properties?.Name }, { Name: 'Stage', Value: 'dev' }]);
+    const wafAlarm = alarms.find((alarm) => alarm.Namespace === 'AWS/WAFV2');
+    expect(wafAlarm?.Dimensions).toEqual([{ Name: 'WebACL', Value: 'admission-webhooks-dev' }, { Name: 'Region', Value: { Ref: 'AWS::Region' } }, { Name: 'Rule', Value: 'ALL' }]);
+    const topic = { 'Fn::If': ['CreateAlarmTopic', { Ref: 'AlarmTopic' }, ''] };
+    for (const alarm of alarms) {
+      expect(alarm).toMatchObject({ AlarmActions: [topic], OKActions: [topic], TreatMissingData: 'notBreaching' });
+      expect(alarm.AlarmName).toMatch(/^admission-webhooks-dev-[a-z0-9-]+$/);
+    }
+  });
+
+  it('notifies a topic it creates (no e-mail subscription by default), chosen by CloudFormation Conditions', () => {
+    const conditions = (template as { Conditions?: Record<string, unknown> }).Conditions;
+    expect(conditions).toEqual({
+      CreateAlarmTopic: { 'Fn::Equals': ['', ''] },
+      SubscribeAlarmEmail: { 'Fn::And': [{ Condition: 'CreateAlarmTopic' }, { 'Fn::Not': [{ 'Fn::Equals': ['', ''] }] }] },
+    });
+    expect(resource('AlarmTopic')).toMatchObject({ Type: 'AWS::SNS::Topic', Condition: 'CreateAlarmTopic' });
+    expect(resource('AlarmEmailSubscription')).toMatchObject({
+      Type: 'AWS::SNS::Subscription',
+      Condition: 'SubscribeAlarmEmail',
+      Properties: { TopicArn: { Ref: 'AlarmTopic' }, Protocol: 'email', Endpoint: '' },
+    });
+  });
+
+  it('has a dashboard with the same figures per webhook, and the reviews per fleet cluster found by SEARCH', () => {
+    const [[, dashboard] = ['', undefined], ...more] = resourcesOfType('AWS::CloudWatch::Dashboard');
+    expect(more).toEqual([]);
+    expect(dashboard?.Properties?.DashboardName).toBe('admission-webhooks-dev');
+    const text = dashboard?.Properties?.DashboardBody['Fn::Sub'] as string;
+    expect(text.match(/\$\{[^}]*\}/g)?.every((variable) => variable === '${AWS::Region}')).toBe(true);
+    const body = JSON.parse(text.replaceAll('${AWS::Region}', 'eu-west-1'));
+    const series = body.widgets.flatMap((widget: any) => widget.properties.metrics);
+    const named = (namespace: string, metric: string) => series.filter((line: unknown[]) => line[0] === namespace && line[1] === metric).map((line: unknown[]) => line[3]);
+    for (const metric of ['Allowed', 'Denied', 'Patched', 'Forbidden', 'AuthUnavailable', 'SecretReadFailures']) {
+      expect(named('AdmissionWebhooks', metric), metric).toEqual(['mutate', 'validate']);
+    }
+    for (const metric of ['Invocations', 'Errors', 'Throttles', 'Duration']) {
+      expect(named('AWS/Lambda', metric), metric).toEqual(['admission-webhooks-dev-mutate', 'admission-webhooks-dev-validate']);
+    }
+    for (const metric of ['Count', '5XXError', 'Latency']) expect(named('AWS/ApiGateway', metric).length, metric).toBeGreaterThan(0);
+    expect(named('AWS/WAFV2', 'BlockedRequests')).toEqual(['admission-webhooks-dev', 'admission-webhooks-dev', 'admission-webhooks-dev', 'admission-webhooks-dev']);
+    const searches = series.filter((line: any) => line.expression).map((line: any) => line.expression);
+    expect(searches).toEqual([
+      `SEARCH('{AdmissionWebhooks,cluster,webhook} MetricName="Allowed"', 'Sum', 300)`,
+      `SEARCH('{AdmissionWebhooks,cluster,webhook} MetricName="Denied"', 'Sum', 300)`,
+    ]);
+    const latency = body.widgets.find((widget: any) => widget.properties.title.startsWith('API latency'));
+    expect(latency.properties.annotations.horizontal[0].value).toBe(4000);
+    for (const widget of body.widgets) expect(widget.properties.region).toBe('eu-west-1');
+  });
+
+  it('creates no provisioned concurrency with provisionedConcurrency 0 (the default)', () => {
+    expect(resourcesOfType('AWS::Lambda::Alias')).toEqual([]);
+    expect(JSON.stringify(template)).not.toContain('ProvisionedConcurrency');
+    for (const [, method] of routes()) expect(JSON.stringify(method.Integration.Uri)).not.toContain('Alias');
   });
 
   it('outputs the webhook base URL on the custom domain, and not the disabled execute-api URL', () => {
@@ -229,7 +357,7 @@ describe('serverless.yml with other params (serverless print)', () => {
 
   beforeAll(async () => {
     dir = serviceCopy('print');
-    const print = (args: string[]) => runServerless(['print', '--format', 'json', '--path', 'provider', ...args], dir, 60_000);
+    const print = (args: string[]) => runServerless(['print', '--format', 'json', ...args], dir, 60_000);
     [prod, invalid] = await Promise.all([
       print([
         '--stage',
@@ -237,15 +365,16 @@ describe('serverless.yml with other params (serverless print)', () => {
         '--param=allowedSourceIps=203.0.113.0/24, 2001:db8::/32',
         '--param=validationAction=warn',
         '--param=webhookTokenSecretId=admission-webhooks/prod/token',
+        '--param=provisionedConcurrency=2',
       ]),
-      print(['--param=allowedSourceIps=203.0.113.300']),
+      print(['--param=allowedSourceIps=203.0.113.300', '--param=provisionedConcurrency=two']),
     ]);
   }, 90_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('turns a source IP allow-list into a resource policy that denies every other address', () => {
     expect(prod.code, prod.stderr).toBe(0);
-    const { apiGateway } = JSON.parse(prod.stdout);
+    const { apiGateway } = JSON.parse(prod.stdout).provider;
     expect(apiGateway.disableDefaultEndpoint).toBe(true);
     expect(apiGateway.resourcePolicy).toEqual([
       { Effect: 'Allow', Principal: '*', Action: ['execute-api:Invoke'], Resource: 'execute-api:/*' },
@@ -261,26 +390,27 @@ describe('serverless.yml with other params (serverless print)', () => {
 
   it('takes params from the command line, the token secret among them', () => {
     expect(prod.code, prod.stderr).toBe(0);
-    expect(JSON.parse(prod.stdout).environment).toMatchObject({
+    expect(JSON.parse(prod.stdout).provider.environment).toMatchObject({
       WEBHOOK_TOKEN_SECRET_ID: 'admission-webhooks/prod/token',
       VALIDATION_ACTION: 'warn',
       ALLOWED_REGISTRIES: 'registry.example.com',
     });
   });
 
-  it('stops on an allow-list entry that is not an address, naming the param', () => {
+  it('gives each function provisionedConcurrency as a number from the stage param', () => {
+    expect(prod.code, prod.stderr).toBe(0);
+    const { functions } = JSON.parse(prod.stdout);
+    expect([functions.mutate.provisionedConcurrency, functions.validate.provisionedConcurrency]).toEqual([2, 2]);
+  });
+
+  it('stops on an allow-list entry that is not an address, or a provisionedConcurrency that is not a count, naming the param', () => {
     expect(invalid.code).not.toBe(0);
     expect(`${invalid.stdout}${invalid.stderr}`).toContain('allowedSourceIps has "203.0.113.300"');
+    expect(`${invalid.stdout}${invalid.stderr}`).toContain('the provisionedConcurrency param must be a whole number of instances (0 for none), got "two"');
   });
 });
 
 describe('the local plugin and resolver', () => {
-  it('refuses to deploy with caller authentication off', () => {
-    expect(() => stagePlugin.assertAuthenticationOn({ WEBHOOK_TOKEN_SECRET_ID: ' ' })).toThrow(/Refusing to deploy/);
-    expect(() => stagePlugin.assertAuthenticationOn({})).toThrow(/WEBHOOK_TOKEN_SECRET_ID/);
-    expect(() => stagePlugin.assertAuthenticationOn({ WEBHOOK_TOKEN_SECRET_ID: 'admission-webhooks/prod/token' })).not.toThrow();
-  });
-
   it('rejects throttling limits that are not positive numbers', () => {
     const template = (): CloudFormationTemplate => ({
       Resources: { D: { Type: 'AWS::ApiGateway::Deployment', Properties: { RestApiId: { Ref: 'Api' }, StageName: 'dev' } } },
@@ -302,4 +432,92 @@ describe('the local plugin and resolver', () => {
     }
   });
 
+  describe('production operations (addOperations) with other settings', () => {
+    const DEFAULT_SETTINGS = {
+      wafEnabled: 'true',
+      wafRateLimitPerIp: '6000',
+      allowedSourceIps: '',
+      alarmsEnabled: 'true',
+      alarmTopicArn: '',
+      alarmEmail: '',
+      webhookTimeoutSeconds: '5',
+      forbiddenAlarmThreshold: '50',
+      wafBlockedAlarmThreshold: '1000',
+    };
+    const NAMES = { service: 'admission-webhooks', functions: [{ webhook: 'mutate', functionName: 'f-mutate' }, { webhook: 'validate', functionName: 'f-validate' }] };
+    const build = (overrides: Record<string, string>) => {
+      const built: CloudFormationTemplate & { Conditions?: Record<string, unknown> } = {
+        Resources: {
+          ApiGatewayRestApi: { Type: 'AWS::ApiGateway::RestApi', Properties: { Name: 'prod-admission-webhooks' } },
+          ApiGatewayStage: { Type: 'AWS::ApiGateway::Stage', Properties: { StageName: 'prod' } },
+        },
+      };
+      stagePlugin.addOperations(built, { ...DEFAULT_SETTINGS, ...overrides }, NAMES);
+      return built;
+    };
+    const types = (built: CloudFormationTemplate) => Object.values(built.Resources).map((r) => r.Type);
+
+    it('turns WAF and the alarms off with their params, and keeps the dashboard', () => {
+      const built = build({ wafEnabled: 'false', alarmsEnabled: 'false' });
+      expect(types(built).filter((type) => /WAFv2|Alarm|SNS/.test(type))).toEqual([]);
+      expect(types(built)).toContain('AWS::CloudWatch::Dashboard');
+      expect(built.Resources.WebhookDashboard?.Properties?.DashboardBody['Fn::Sub']).not.toContain('AWS/WAFV2');
+      // Without WAF there is no WAF alarm either.
+      const alarmsOnly = build({ wafEnabled: 'false' });
+      expect(JSON.stringify(alarmsOnly.Resources)).not.toContain('AWS/WAFV2');
+      expect(types(alarmsOnly).filter((type) => type === 'AWS::CloudWatch::Alarm')).toHaveLength(12);
+    });
+
+    it('notifies an existing topic given as alarmTopicArn, or subscribes alarmEmail to the new one', () => {
+      const existing = build({ alarmTopicArn: 'arn:aws:sns:eu-west-1:111122223333:on-call' });
+      expect(existing.Conditions?.CreateAlarmTopic).toEqual({ 'Fn::Equals': ['arn:aws:sns:eu-west-1:111122223333:on-call', ''] });
+      expect(existing.Resources.Api5xxAlarm?.Properties?.AlarmActions).toEqual([
+        { 'Fn::If': ['CreateAlarmTopic', { Ref: 'AlarmTopic' }, 'arn:aws:sns:eu-west-1:111122223333:on-call'] },
+      ]);
+      const mailed = build({ alarmEmail: 'oncall@example.com' });
+      expect(mailed.Conditions?.SubscribeAlarmEmail).toEqual({
+        'Fn::And': [{ Condition: 'CreateAlarmTopic' }, { 'Fn::Not': [{ 'Fn::Equals': ['oncall@example.com', ''] }] }],
+      });
+      expect(mailed.Resources.AlarmEmailSubscription?.Properties?.Endpoint).toBe('oncall@example.com');
+    });
+
+    it('sets the latency alarm at 80% of the clusters\' timeoutSeconds', () => {
+      expect(build({ webhookTimeoutSeconds: '10' }).Resources.ApiLatencyP99Alarm?.Properties?.Threshold).toBe(8000);
+      expect(build({}).Resources.ApiLatencyP99Alarm?.Properties?.Threshold).toBe(4000);
+    });
+
+    it('with allowedSourceIps, blocks every other address in WAF first, before any throttling', () => {
+      const built = build({ allowedSourceIps: '198.51.100.7, 203.0.113.0/24, 2001:db8::/32' });
+      expect(built.Resources.WebhookAllowedIpv4?.Properties).toMatchObject({ Scope: 'REGIONAL', IPAddressVersion: 'IPV4', Addresses: ['198.51.100.7/32', '203.0.113.0/24'] });
+      expect(built.Resources.WebhookAllowedIpv6?.Properties).toMatchObject({ IPAddressVersion: 'IPV6', Addresses: ['2001:db8::/32'] });
+      const [first] = built.Resources.WebhookWebAcl?.Properties?.Rules;
+      expect(first).toMatchObject({ Name: 'SourceIpAllowList', Priority: 0, Action: { Block: { CustomResponse: { ResponseCode: 403 } } } });
+      expect(first.Statement.NotStatement.Statement.OrStatement.Statements).toEqual([
+        { IPSetReferenceStatement: { Arn: { 'Fn::GetAtt': ['WebhookAllowedIpv4', 'Arn'] } } },
+        { IPSetReferenceStatement: { Arn: { 'Fn::GetAtt': ['WebhookAllowedIpv6', 'Arn'] } } },
+      ]);
+      const onlyV4 = build({ allowedSourceIps: '198.51.100.7' }).Resources.WebhookWebAcl?.Properties?.Rules[0];
+      expect(onlyV4.Statement.NotStatement.Statement).toEqual({ IPSetReferenceStatement: { Arn: { 'Fn::GetAtt': ['WebhookAllowedIpv4', 'Arn'] } } });
+    });
+
+    it.each([
+      [{ wafEnabled: 'yes' }, /wafEnabled must be true or false/],
+      [{ alarmsEnabled: '' }, /alarmsEnabled must be true or false/],
+      [{ wafRateLimitPerIp: '5' }, /wafRateLimitPerIp must be at least 10/],
+      [{ wafRateLimitPerIp: '1e3x' }, /wafRateLimitPerIp must be a positive whole number/],
+      [{ alarmEmail: 'not-an-address' }, /alarmEmail must be empty or an e-mail address/],
+      [{ alarmTopicArn: 'on-call' }, /alarmTopicArn must be empty or an SNS topic ARN/],
+      [{ webhookTimeoutSeconds: '31' }, /webhookTimeoutSeconds must be at most 30/],
+      [{ forbiddenAlarmThreshold: '0' }, /forbiddenAlarmThreshold must be a positive whole number/],
+    ])('stops on %o with a message naming the setting', (overrides, message) => {
+      expect(() => build(overrides as Record<string, string>)).toThrow(message);
+    });
+  });
+
+  it('reads provisionedConcurrency as a whole number of instances', () => {
+    expect(settings.instanceCount('0', 'provisionedConcurrency')).toBe(0);
+    expect(settings.instanceCount(' 3 ', 'provisionedConcurrency')).toBe(3);
+    expect(settings.instanceCount(2, 'provisionedConcurrency')).toBe(2);
+    for (const bad of ['', '-1', '1.5', 'two']) expect(() => settings.instanceCount(bad, 'provisionedConcurrency'), bad).toThrow(/provisionedConcurrency/);
+  });
 });

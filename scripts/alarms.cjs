@@ -1,0 +1,187 @@
+// CloudWatch alarms for the webhooks and the SNS topic they notify (added by the stage plugin, on
+// unless the `alarmsEnabled` param is false). With `validate` on `failurePolicy: Fail`, every
+// refused or failed review is a Pod that could not be created, so most alarms fire on the first
+// event. The topic is created (with an e-mail subscription if `alarmEmail` is set) unless
+// `alarmTopicArn` names an existing one: CloudFormation Conditions choose.
+//
+// The custom metrics are those the functions write as EMF records (namespace AdmissionWebhooks,
+// dimension `webhook`): Forbidden (403, missing or wrong token), AuthUnavailable (503, token could
+// not be checked), SecretReadFailures (a failed read of the token secret).
+'use strict';
+
+const { positiveNumber, optional } = require('./settings.cjs');
+
+const TOPIC = 'AlarmTopic';
+const CREATE_TOPIC = 'CreateAlarmTopic';
+const SUBSCRIBE_EMAIL = 'SubscribeAlarmEmail';
+const NAMESPACE = 'AdmissionWebhooks';
+const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
+const TOPIC_ARN = /^arn:aws(-[a-z]+)*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/;
+
+/** The latency alarm's threshold: 80% of the clusters' webhook timeout, in milliseconds. */
+const latencyThresholdMs = (timeoutSeconds) => Math.round(timeoutSeconds * 1000 * 0.8);
+
+function alarm({ name, description, namespace, metric, dimensions, statistic, period = 60, evaluationPeriods = 1, datapoints, threshold, comparison = 'GreaterThanOrEqualToThreshold' }, topic) {
+  const percentile = /^p\d/.test(statistic);
+  return {
+    Type: 'AWS::CloudWatch::Alarm',
+    Properties: {
+      AlarmName: name,
+      AlarmDescription: description,
+      Namespace: namespace,
+      MetricName: metric,
+      Dimensions: Object.entries(dimensions).map(([Name, Value]) => ({ Name, Value })),
+      ...(percentile ? { ExtendedStatistic: statistic } : { Statistic: statistic }),
+      Period: period,
+      EvaluationPeriods: evaluationPeriods,
+      DatapointsToAlarm: datapoints ?? evaluationPeriods,
+      Threshold: threshold,
+      ComparisonOperator: comparison,
+      // No traffic is no problem: a quiet cluster sends no reviews.
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [topic],
+      OKActions: [topic],
+    },
+  };
+}
+
+const capitalized = (text) => text[0].toUpperCase() + text.slice(1);
+
+/**
+ * The alarm definitions. `functions`: [{ webhook: 'mutate', functionName }], `api`: { name, stage },
+ * `webAcl`: the web ACL's metric name, or undefined without WAF.
+ */
+function alarmDefinitions({ prefix, api, functions, webAcl, timeoutSeconds, forbiddenThreshold, wafBlockedThreshold }) {
+  const apiDimensions = { ApiName: api.name, Stage: api.stage };
+  const definitions = [
+    {
+      id: 'Api5xxAlarm',
+      name: `${prefix}-api-5xx`,
+      description: 'API Gateway answered 5XX (Lambda error, 503 token unverifiable, 502 bad response) in 2 of the last 5 minutes',
+      namespace: 'AWS/ApiGateway',
+      metric: '5XXError',
+      dimensions: apiDimensions,
+      statistic: 'Sum',
+      evaluationPeriods: 5,
+      datapoints: 2,
+      threshold: 1,
+    },
+    {
+      id: 'ApiLatencyP99Alarm',
+      name: `${prefix}-api-latency-p99`,
+      description: `API latency p99 above 80% of the webhooks' timeoutSeconds (${timeoutSeconds} s) in 3 of the last 5 minutes: the API server is close to giving up and applying failurePolicy`,
+      namespace: 'AWS/ApiGateway',
+      metric: 'Latency',
+      dimensions: apiDimensions,
+      statistic: 'p99',
+      evaluationPeriods: 5,
+      datapoints: 3,
+      threshold: latencyThresholdMs(timeoutSeconds),
+      comparison: 'GreaterThanThreshold',
+    },
+  ];
+  for (const { webhook, functionName } of functions) {
+    const name = capitalized(webhook);
+    const perWebhook = { webhook };
+    definitions.push(
+      {
+        id: `${name}ErrorsAlarm`,
+        name: `${prefix}-${webhook}-errors`,
+        description: `The ${webhook} function failed (crash, timeout, or a configuration error at start-up)`,
+        namespace: 'AWS/Lambda',
+        metric: 'Errors',
+        dimensions: { FunctionName: functionName },
+        statistic: 'Sum',
+        threshold: 1,
+      },
+      {
+        id: `${name}ThrottlesAlarm`,
+        name: `${prefix}-${webhook}-throttles`,
+        description: `Lambda throttled the ${webhook} function (account concurrency used up): reviews failed`,
+        namespace: 'AWS/Lambda',
+        metric: 'Throttles',
+        dimensions: { FunctionName: functionName },
+        statistic: 'Sum',
+        threshold: 1,
+      },
+      {
+        id: `${name}AuthUnavailableAlarm`,
+        name: `${prefix}-${webhook}-auth-unavailable`,
+        description: `${webhook} answered 503: the token could not be checked (Secrets Manager unreachable or denied, nothing cached)`,
+        namespace: NAMESPACE,
+        metric: 'AuthUnavailable',
+        dimensions: perWebhook,
+        statistic: 'Sum',
+        threshold: 1,
+      },
+      {
+        id: `${name}SecretReadFailuresAlarm`,
+        name: `${prefix}-${webhook}-secret-read-failures`,
+        description: `${webhook} could not read the token secret from Secrets Manager (a cached token may still serve)`,
+        namespace: NAMESPACE,
+        metric: 'SecretReadFailures',
+        dimensions: perWebhook,
+        statistic: 'Sum',
+        threshold: 1,
+      },
+      {
+        id: `${name}ForbiddenAlarm`,
+        name: `${prefix}-${webhook}-forbidden-burst`,
+        description: `${webhook} refused ${forbiddenThreshold} or more requests with 403 in 5 minutes: someone scanning with wrong tokens, or a cluster with a retired token`,
+        namespace: NAMESPACE,
+        metric: 'Forbidden',
+        dimensions: perWebhook,
+        statistic: 'Sum',
+        period: 300,
+        threshold: forbiddenThreshold,
+      },
+    );
+  }
+  if (webAcl) {
+    definitions.push({
+      id: 'WafBlockedAlarm',
+      name: `${prefix}-waf-blocked`,
+      description: `AWS WAF blocked ${wafBlockedThreshold} or more requests in 5 minutes (a flood, a scan, or a cluster over the per-address rate limit)`,
+      namespace: 'AWS/WAFV2',
+      metric: 'BlockedRequests',
+      dimensions: { WebACL: webAcl, Region: { Ref: 'AWS::Region' }, Rule: 'ALL' },
+      statistic: 'Sum',
+      period: 300,
+      threshold: wafBlockedThreshold,
+    });
+  }
+  return definitions;
+}
+
+/** Adds the Conditions, the topic, its optional e-mail subscription and the alarms. */
+function addAlarms(template, { prefix, api, functions, webAcl, settings }) {
+  const email = optional(settings.alarmEmail, 'alarmEmail', EMAIL, 'an e-mail address');
+  const topicArn = optional(settings.alarmTopicArn, 'alarmTopicArn', TOPIC_ARN, 'an SNS topic ARN');
+  const timeoutSeconds = positiveNumber(settings.webhookTimeoutSeconds, 'webhookTimeoutSeconds', { integer: true });
+  if (timeoutSeconds > 30) throw new Error(`custom.webhookStage.webhookTimeoutSeconds must be at most 30 (the API server's limit), got ${timeoutSeconds}`);
+  const forbiddenThreshold = positiveNumber(settings.forbiddenAlarmThreshold, 'forbiddenAlarmThreshold', { integer: true });
+  const wafBlockedThreshold = positiveNumber(settings.wafBlockedAlarmThreshold, 'wafBlockedAlarmThreshold', { integer: true });
+
+  template.Conditions = {
+    ...template.Conditions,
+    [CREATE_TOPIC]: { 'Fn::Equals': [topicArn, ''] },
+    [SUBSCRIBE_EMAIL]: { 'Fn::And': [{ Condition: CREATE_TOPIC }, { 'Fn::Not': [{ 'Fn::Equals': [email, ''] }] }] },
+  };
+  const resources = template.Resources;
+  resources[TOPIC] = {
+    Type: 'AWS::SNS::Topic',
+    Condition: CREATE_TOPIC,
+    Properties: { DisplayName: `${prefix} alarms` },
+  };
+  resources.AlarmEmailSubscription = {
+    Type: 'AWS::SNS::Subscription',
+    Condition: SUBSCRIBE_EMAIL,
+    Properties: { TopicArn: { Ref: TOPIC }, Protocol: 'email', Endpoint: email },
+  };
+  const topic = { 'Fn::If': [CREATE_TOPIC, { Ref: TOPIC }, topicArn] };
+  const definitions = alarmDefinitions({ prefix, api, functions, webAcl, timeoutSeconds, forbiddenThreshold, wafBlockedThreshold });
+  for (const definition of definitions) resources[definition.id] = alarm(definition, topic);
+  return definitions;
+}
+
+module.exports = { addAlarms, latencyThresholdMs };
