@@ -81,61 +81,33 @@ function alarmDefinitions({ prefix, api, functions, webAcl, timeoutSeconds, forb
     },
   ];
   for (const { webhook, functionName } of functions) {
-    const name = capitalized(webhook);
-    const perWebhook = { webhook };
-    definitions.push(
-      {
-        id: `${name}ErrorsAlarm`,
-        name: `${prefix}-${webhook}-errors`,
-        description: `The ${webhook} function failed (crash, timeout, or a configuration error at start-up)`,
-        namespace: 'AWS/Lambda',
-        metric: 'Errors',
-        dimensions: { FunctionName: functionName },
+    const lambda = { namespace: 'AWS/Lambda', dimensions: { FunctionName: functionName } };
+    const custom = { namespace: NAMESPACE, dimensions: { webhook } };
+    const perWebhook = [
+      [lambda, 'Errors', 'errors', `The ${webhook} function failed (crash, timeout, or a configuration error at start-up)`],
+      [lambda, 'Throttles', 'throttles', `Lambda throttled the ${webhook} function (account concurrency used up): reviews failed`],
+      [custom, 'AuthUnavailable', 'auth-unavailable', `${webhook} answered 503: the token could not be checked (Secrets Manager unreachable or denied, nothing cached)`],
+      [custom, 'SecretReadFailures', 'secret-read-failures', `${webhook} could not read the token secret from Secrets Manager (a cached token may still serve)`],
+      [
+        custom,
+        'Forbidden',
+        'forbidden-burst',
+        `${webhook} refused ${forbiddenThreshold} or more requests with 403 in 5 minutes: someone scanning with wrong tokens, or a cluster with a retired token`,
+        { period: 300, threshold: forbiddenThreshold },
+      ],
+    ];
+    for (const [source, metric, slug, description, overrides] of perWebhook) {
+      definitions.push({
+        id: `${capitalized(webhook)}${metric}Alarm`,
+        name: `${prefix}-${webhook}-${slug}`,
+        description,
+        ...source,
+        metric,
         statistic: 'Sum',
         threshold: 1,
-      },
-      {
-        id: `${name}ThrottlesAlarm`,
-        name: `${prefix}-${webhook}-throttles`,
-        description: `Lambda throttled the ${webhook} function (account concurrency used up): reviews failed`,
-        namespace: 'AWS/Lambda',
-        metric: 'Throttles',
-        dimensions: { FunctionName: functionName },
-        statistic: 'Sum',
-        threshold: 1,
-      },
-      {
-        id: `${name}AuthUnavailableAlarm`,
-        name: `${prefix}-${webhook}-auth-unavailable`,
-        description: `${webhook} answered 503: the token could not be checked (Secrets Manager unreachable or denied, nothing cached)`,
-        namespace: NAMESPACE,
-        metric: 'AuthUnavailable',
-        dimensions: perWebhook,
-        statistic: 'Sum',
-        threshold: 1,
-      },
-      {
-        id: `${name}SecretReadFailuresAlarm`,
-        name: `${prefix}-${webhook}-secret-read-failures`,
-        description: `${webhook} could not read the token secret from Secrets Manager (a cached token may still serve)`,
-        namespace: NAMESPACE,
-        metric: 'SecretReadFailures',
-        dimensions: perWebhook,
-        statistic: 'Sum',
-        threshold: 1,
-      },
-      {
-        id: `${name}ForbiddenAlarm`,
-        name: `${prefix}-${webhook}-forbidden-burst`,
-        description: `${webhook} refused ${forbiddenThreshold} or more requests with 403 in 5 minutes: someone scanning with wrong tokens, or a cluster with a retired token`,
-        namespace: NAMESPACE,
-        metric: 'Forbidden',
-        dimensions: perWebhook,
-        statistic: 'Sum',
-        period: 300,
-        threshold: forbiddenThreshold,
-      },
-    );
+        ...overrides,
+      });
+    }
   }
   if (webAcl) {
     definitions.push({
