@@ -11,9 +11,10 @@ import type { Decision } from './policies/decision';
 import { secretsManagerFetcher } from './auth/secrets-manager';
 import { createWebhookHandler } from './transport/webhook';
 
-export function authenticatorFor(config: Config, log: LogSink): Authenticate {
+export function authenticatorFor(webhook: string, config: Config, log: LogSink): Authenticate {
   if (!config.tokenSecretId) return createOpenAuth(log);
   return createCallerAuth({
+    webhook,
     fetchVersion: secretsManagerFetcher(config.tokenSecretId),
     ttlMs: config.secretCacheTtlSeconds * 1000,
     log,
@@ -30,7 +31,7 @@ export function configuredHandler(
   return createWebhookHandler({
     name,
     policy: (request) => policy(request, config),
-    authenticate: authenticatorFor(config, log),
+    authenticate: authenticatorFor(name, config, log),
     log,
   });
 }

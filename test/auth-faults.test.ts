@@ -15,7 +15,8 @@ import type { LogRecord } from '../lib/common/log';
 import { validateImages } from '../lib/policies/validate';
 import { configuredHandler } from '../lib/setup';
 import { podRequest, restEvent, review } from './support/reviews';
-import { type SecretsManagerEndpoint, startSecretsManagerEndpoint, useEndpointEnvironment } from './support/secrets-manager-endpoint';
+import { type SecretsManagerEndpoint, THROTTLED, serviceError, startSecretsManagerEndpoint, useEndpointEnvironment } from './support/secrets-manager-endpoint';
+import { expectEventMetric, recordsCounting } from './support/emf';
 
 const TOKEN_OLD = 'tok-e2e-old-4f6a8c0e2b4d6f8a1c3e5b7d9f0a2c4e6b8d1f3a5c7e9b0d2f4a';
 const TOKEN_NEW = 'tok-e2e-new-9b7d5f3a1c9e7b5d3f1a8c6e4b2d0f9a7c5e3b1d8f6a4c2e0b9d';
@@ -311,5 +312,68 @@ describe('caller authentication end to end', () => {
       expectAllowed(await call(handler, TOKEN_NEW));
       expectStatus(await call(handler, TOKEN_OLD), 403);
     });
+  });
+
+  describe('a failed AWSPREVIOUS read does not fail the refresh', () => {
+    it.each([
+      ['throttled', THROTTLED],
+      ['KMS cannot decrypt it', serviceError('DecryptionFailure', 400, 'Secrets Manager can not decrypt the protected secret text using the provided KMS key.')],
+      ['access denied', serviceError('AccessDeniedException', 400, 'not authorized to perform secretsmanager:GetSecretValue')],
+    ])('%s: a cold instance serves with AWSCURRENT (200) and logs a WARN line', async (_name, fault) => {
+      endpoint.setCurrent(TOKEN_OLD).rotate(TOKEN_NEW).setFault(fault, { stages: ['AWSPREVIOUS'] });
+      const handler = validateHandler();
+      expectAllowed(await call(handler, TOKEN_NEW));
+      const warning = logs.find((record) => record.level === 'WARN');
+      expect(warning).toMatchObject({ message: 'token secret AWSPREVIOUS could not be read; serving with AWSCURRENT', webhook: 'validate' });
+      expect(String(warning?.error)).toContain((fault as { type: string }).type);
+      expect(reviewLogs()).toHaveLength(1);
+    });
+  });
+});
+
+describe('metrics of refusals and secret reads, parsed from the emitted log lines', () => {
+  /** The JSON lines the handler wrote with its default sink (console.log), parsed. */
+  const emitted = (): LogRecord[] => printed.filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as LogRecord);
+
+  const handlerWithConsoleSink = (name: 'validate' | 'mutate' = 'validate') =>
+    configuredHandler(name, validateImages, { WEBHOOK_TOKEN_SECRET_ID: endpoint.secretName });
+
+  it('counts a wrong or missing token as Forbidden for its webhook, beside the WARN line', async () => {
+    endpoint.setCurrent(TOKEN_OLD);
+    const handler = handlerWithConsoleSink('mutate');
+    results.push(await handler(eventFor(WRONG)), await handler(eventFor(undefined)));
+    const forbidden = recordsCounting(emitted(), 'Forbidden');
+    expect(forbidden).toHaveLength(2);
+    for (const record of forbidden) {
+      expectEventMetric(record, 'Forbidden', 'mutate');
+      expect(record).toMatchObject({ level: 'WARN', message: 'request refused', statusCode: 403 });
+    }
+    expect(recordsCounting(emitted(), 'AuthUnavailable')).toHaveLength(0);
+  });
+
+  it('counts a 503 for an unverifiable token as AuthUnavailable, and the failed read as SecretReadFailures', async () => {
+    endpoint.setCurrent(TOKEN_OLD).failing();
+    const handler = handlerWithConsoleSink();
+    results.push(await handler(eventFor(TOKEN_OLD)), await handler(eventFor(TOKEN_OLD)));
+    expect(results.map((result) => result.statusCode)).toEqual([503, 503]);
+    const unavailable = recordsCounting(emitted(), 'AuthUnavailable');
+    expect(unavailable).toHaveLength(2);
+    for (const record of unavailable) expectEventMetric(record, 'AuthUnavailable', 'validate');
+    // One failed read (the second request is inside the 10 s back-off and reads nothing).
+    const failures = recordsCounting(emitted(), 'SecretReadFailures');
+    expect(failures).toHaveLength(1);
+    expectEventMetric(failures[0], 'SecretReadFailures', 'validate');
+    expect(recordsCounting(emitted(), 'Forbidden')).toHaveLength(0);
+  });
+
+  it('counts nothing for a refusal that is not about the caller (405, 400), and keeps the review record', async () => {
+    endpoint.setCurrent(TOKEN_OLD);
+    const handler = handlerWithConsoleSink();
+    results.push(await handler({ ...eventFor(TOKEN_OLD), httpMethod: 'GET' }));
+    results.push(await handler({ ...eventFor(TOKEN_OLD), body: 'not json' }));
+    results.push(await handler(eventFor(TOKEN_OLD)));
+    expect(results.map((result) => result.statusCode)).toEqual([405, 400, 200]);
+    for (const metric of ['Forbidden', 'AuthUnavailable', 'SecretReadFailures']) expect(recordsCounting(emitted(), metric)).toEqual([]);
+    expect(recordsCounting(emitted(), 'Allowed')).toHaveLength(1);
   });
 });

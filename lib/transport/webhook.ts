@@ -16,7 +16,7 @@ import {
   pathTokenOf,
   timeoutOf,
 } from './http';
-import { type LogSink, consoleSink, reviewRecord } from '../common/log';
+import { type EventMetric, type LogSink, consoleSink, eventRecord, reviewRecord } from '../common/log';
 import { type Decision, requestKind, requestNamespace } from '../policies/decision';
 import { admissionResponse } from './admission-response';
 import type { Authenticate } from '../auth/caller-auth';
@@ -39,6 +39,9 @@ function authBudget(timeoutMs: number | undefined): number {
   return timeoutMs === undefined ? DEFAULT_AUTH_BUDGET_MS : Math.min(5000, Math.max(250, Math.floor(timeoutMs * 0.6)));
 }
 
+/** What a refusal by caller authentication counts as (the alarms' metrics). */
+const AUTH_REFUSAL_METRICS: Readonly<Record<number, EventMetric>> = { 403: 'Forbidden', 503: 'AuthUnavailable' };
+
 function outcomeOf(decision: Decision): 'allowed' | 'denied' | 'warned' | 'audited' {
   if (!decision.allowed) return 'denied';
   if (!decision.violation) return 'allowed';
@@ -49,9 +52,12 @@ export function createWebhookHandler({ name, policy, authenticate, log = console
   const route = `POST /${name}/{token}`;
   return async (event: GatewayEvent): Promise<GatewayResult> => {
     const started = performance.now();
+    let authenticating = false;
     try {
       if (methodOf(event) !== 'POST') throw new HttpError(405, `method ${methodOf(event) ?? '(none)'} is not allowed: use POST`);
+      authenticating = true;
       const caller = await authenticate(pathTokenOf(event), authBudget(timeoutOf(event)));
+      authenticating = false;
       const body = bodyOf(event);
       checkContentType(event);
       const review = parseAdmissionReview(body);
@@ -77,7 +83,9 @@ export function createWebhookHandler({ name, policy, authenticate, log = console
       return jsonResult(200, reviewResponse(review, response));
     } catch (error) {
       if (error instanceof HttpError) {
-        log({ level: 'WARN', message: 'request refused', webhook: name, route, statusCode: error.statusCode, reason: error.message });
+        const record = { level: 'WARN', message: 'request refused', webhook: name, route, statusCode: error.statusCode, reason: error.message };
+        const metric = authenticating ? AUTH_REFUSAL_METRICS[error.statusCode] : undefined;
+        log(metric ? eventRecord(record, metric) : record);
         return errorResult(error);
       }
       log({ level: 'ERROR', message: 'internal error', webhook: name, route, error: String(error) });
