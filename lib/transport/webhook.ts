@@ -11,13 +11,15 @@ import {
   bodyOf,
   checkContentType,
   errorResult,
+  MAX_RESULT_BYTES,
+  exceedsResultLimit,
   jsonResult,
   methodOf,
   pathTokenOf,
   timeoutOf,
 } from './http';
 import { type EventMetric, type LogSink, consoleSink, eventRecord, reviewRecord } from '../common/log';
-import { type Decision, requestKind, requestNamespace } from '../policies/decision';
+import { type Decision, deny, requestKind, requestNamespace } from '../policies/decision';
 import { admissionResponse } from './admission-response';
 import type { Authenticate } from '../auth/caller-auth';
 import { HttpError } from '../common/status';
@@ -38,6 +40,10 @@ const DEFAULT_AUTH_BUDGET_MS = 3000;
 function authBudget(timeoutMs: number | undefined): number {
   return timeoutMs === undefined ? DEFAULT_AUTH_BUDGET_MS : Math.min(5000, Math.max(250, Math.floor(timeoutMs * 0.6)));
 }
+
+const TOO_LARGE_ANSWER =
+  `the webhook's answer for this object would exceed Lambda's response limit (${MAX_RESULT_BYTES} bytes, ` +
+  'the JSON Patch included): the object is too large for this webhook';
 
 /** What a refusal by caller authentication counts as (the alarms' metrics). */
 const AUTH_REFUSAL_METRICS: Readonly<Record<number, EventMetric>> = { 403: 'Forbidden', 503: 'AuthUnavailable' };
@@ -62,8 +68,13 @@ export function createWebhookHandler({ name, policy, authenticate, log = console
       checkContentType(event);
       const review = parseAdmissionReview(body);
       const { request } = review;
-      const decision = policy(request);
-      const response = admissionResponse(request, decision);
+      let decision = policy(request);
+      let result = jsonResult(200, reviewResponse(review, admissionResponse(request, decision)));
+      if (exceedsResultLimit(result)) {
+        // Lambda would fail the answer with a 502; a denial tells the user why instead.
+        decision = deny(TOO_LARGE_ANSWER);
+        result = jsonResult(200, reviewResponse(review, admissionResponse(request, decision)));
+      }
       log(
         reviewRecord({
           webhook: name,
@@ -80,7 +91,7 @@ export function createWebhookHandler({ name, policy, authenticate, log = console
           violation: decision.allowed ? decision.violation : decision.message,
         }),
       );
-      return jsonResult(200, reviewResponse(review, response));
+      return result;
     } catch (error) {
       if (error instanceof HttpError) {
         const record = { level: 'WARN', message: 'request refused', webhook: name, route, statusCode: error.statusCode, reason: error.message };
