@@ -12,12 +12,11 @@
  * The token is never printed: every line of output has it replaced by `<token>`.
  */
 import { randomBytes } from 'node:crypto';
-import { realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { parseTokenSecret } from '../lib/auth/caller-auth';
 import { secretsManagerFetcher } from '../lib/auth/secrets-manager';
 import { isObject } from '../lib/common/json';
 import { admissionRequest } from '../lib/transport/admission-event';
+import { isEntryPoint } from './entry-point';
 
 export const USAGE = `usage: npm run smoke -- --url <base URL> (--token <token> | --secret-id <name or ARN> [--region <region>])
          [--cluster <name>] [--allowed-image <image>] [--namespace <ns>] [--timeout <seconds>] [--auth-off]
@@ -326,17 +325,7 @@ export async function main(argv: readonly string[], io: SmokeIo): Promise<number
   }
 }
 
-function isEntryPoint(): boolean {
-  const script = process.argv[1];
-  if (!script) return false;
-  try {
-    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isEntryPoint()) {
+if (isEntryPoint(import.meta.url)) {
   main(process.argv.slice(2), {
     stdout: (text) => process.stdout.write(text),
     stderr: (text) => process.stderr.write(text),
