@@ -10,6 +10,7 @@ import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Bundle, buildBundles } from './build';
 import { coldStarts } from './cold-start';
+import { DEPLOYED, authColdStartFigures, authColdStartTable, authenticatedColdStarts, buildAuthVariants } from './cold-start-auth';
 import { runSectionInChild } from './in-process';
 import { tutorialPayload } from './payloads';
 import { TARGETS, type TargetCheck, marginalPerContainer, table, verdict } from './report';
@@ -72,6 +73,12 @@ async function main(): Promise<void> {
         ],
       ),
     );
+
+    // Authenticated cold start: variants of mutate side by side, and the deployed bundle
+    const authVariants = [...(await buildAuthVariants(workDir)), { ...byName.mutate, name: DEPLOYED }];
+    const authCold = await authenticatedColdStarts(authVariants, tutorial.event, workDir, quick ? 3 : 11);
+    console.log(`\nAuthenticated cold start: the token checked against a local Secrets Manager, SDK from NODE_PATH, median of ${authCold.runs} runs (floor ${ms(authCold.floorWallMs)} ms)`);
+    console.log(authColdStartTable(authCold));
 
     // Warm and growth, each in a fresh process of its own
     const files = { mutate: byName.mutate.file, validate: byName.validate.file };
@@ -168,6 +175,7 @@ async function main(): Promise<void> {
           ]),
         ),
       },
+      authenticatedColdStart: authColdStartFigures(authCold),
       warm: warm.map(({ payload, floor, handlers: results }) => ({
         payload,
         floor: summary(floor),

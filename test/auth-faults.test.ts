@@ -15,7 +15,8 @@ import type { LogRecord } from '../lib/common/log';
 import { validateImages } from '../lib/policies/validate';
 import { configuredHandler } from '../lib/setup';
 import { podRequest, restEvent, review } from './support/reviews';
-import { type SecretsManagerEndpoint, startSecretsManagerEndpoint, useEndpointEnvironment } from './support/secrets-manager-endpoint';
+import { type SecretsManagerEndpoint, THROTTLED, serviceError, startSecretsManagerEndpoint, useEndpointEnvironment } from './support/secrets-manager-endpoint';
+import { expectEventMetric, recordsCounting } from './support/emf';
 
 const TOKEN_OLD = 'tok-e2e-old-4f6a8c0e2b4d6f8a1c3e5b7d9f0a2c4e6b8d1f3a5c7e9b0d2f4a';
 const TOKEN_NEW = 'tok-e2e-new-9b7d5f3a1c9e7b5d3f1a8c6e4b2d0f9a7c5e3b1d8f6a4c2e0b9d';
@@ -145,6 +146,15 @@ describe('caller authentication end to end', () => {
     expect(reviewLogs()).toHaveLength(1);
   });
 
+  it('starts reading the secret when the handler is built (Lambda init), so the first request finds it cached', async () => {
+    endpoint.setCurrent(TOKEN_OLD);
+    const handler = validateHandler();
+    await expect.poll(() => endpoint.requests.length, { timeout: 5000 }).toBe(2);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expectAllowed(await call(handler, TOKEN_OLD));
+    expect(endpoint.requests).toHaveLength(2);
+  });
+
   it('refuses a wrong token with a 403 Status, logging the route and not the path', async () => {
     endpoint.setCurrent(TOKEN_OLD);
     const handler = validateHandler();
@@ -225,14 +235,23 @@ describe('caller authentication end to end', () => {
       expectStatus(first.result, 503);
       expect(JSON.parse(first.result.body).message).toMatch(/cannot check/);
       expect(first.elapsed).toBeLessThan(BOUNDED_MS);
-      expect(logs).toContainEqual(expect.objectContaining({ level: 'WARN', message: 'token secret could not be read' }));
+      // A failed read says so at once; a hanging one (begun at start-up, with a budget of its own)
+      // only when it gives up, while requests that join it get 503 at their own budget.
+      if (!_name.startsWith('hanging')) {
+        expect(logs).toContainEqual(expect.objectContaining({ level: 'WARN', message: 'token secret could not be read' }));
+      }
 
-      // Within the 10 s back-off the handler does not call Secrets Manager again.
+      // Within the 10 s back-off (or while the hanging read lasts) the handler does not call Secrets Manager again.
       const seen = endpoint.requests.length;
       const second = await timedCall(handler, TOKEN_OLD);
       expectStatus(second.result, 503);
       expect(second.elapsed).toBeLessThan(BOUNDED_MS);
-      expect(endpoint.requests.length).toBe(seen);
+      if (_name.startsWith('hanging')) {
+        // No new read: only the hanging one's own second attempt per stage (the SDK retries after its 2 s request timeout).
+        expect(endpoint.requests.length).toBeLessThanOrEqual(4);
+      } else {
+        expect(endpoint.requests.length).toBe(seen);
+      }
       expect(reviewLogs()).toHaveLength(0);
     });
 
@@ -311,5 +330,69 @@ describe('caller authentication end to end', () => {
       expectAllowed(await call(handler, TOKEN_NEW));
       expectStatus(await call(handler, TOKEN_OLD), 403);
     });
+  });
+
+  describe('a failed AWSPREVIOUS read does not fail the refresh', () => {
+    it.each([
+      ['throttled', THROTTLED],
+      ['KMS cannot decrypt it', serviceError('DecryptionFailure', 400, 'Secrets Manager can not decrypt the protected secret text using the provided KMS key.')],
+      ['access denied', serviceError('AccessDeniedException', 400, 'not authorized to perform secretsmanager:GetSecretValue')],
+    ])('%s: a cold instance serves with AWSCURRENT (200) and logs a WARN line', async (_name, fault) => {
+      endpoint.setCurrent(TOKEN_OLD).rotate(TOKEN_NEW).setFault(fault, { stages: ['AWSPREVIOUS'] });
+      const handler = validateHandler();
+      expectAllowed(await call(handler, TOKEN_NEW));
+      const warning = logs.find((record) => record.level === 'WARN');
+      expect(warning).toMatchObject({ message: 'token secret AWSPREVIOUS could not be read; serving with AWSCURRENT', webhook: 'validate' });
+      expect(String(warning?.error)).toContain((fault as { type: string }).type);
+      expect(reviewLogs()).toHaveLength(1);
+    });
+  });
+});
+
+describe('metrics of refusals and secret reads, parsed from the emitted log lines', () => {
+  /** The JSON lines the handler wrote with its default sink (console.log), parsed. */
+  const emitted = (): LogRecord[] => printed.filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as LogRecord);
+
+  const handlerWithConsoleSink = (name: 'validate' | 'mutate' = 'validate') =>
+    configuredHandler(name, validateImages, { WEBHOOK_TOKEN_SECRET_ID: endpoint.secretName });
+
+  it('counts a wrong or missing token as Forbidden for its webhook, beside the WARN line', async () => {
+    endpoint.setCurrent(TOKEN_OLD);
+    const handler = handlerWithConsoleSink('mutate');
+    results.push(await handler(eventFor(WRONG)), await handler(eventFor(undefined)));
+    const forbidden = recordsCounting(emitted(), 'Forbidden');
+    expect(forbidden).toHaveLength(2);
+    for (const record of forbidden) {
+      expectEventMetric(record, 'Forbidden', 'mutate');
+      expect(record).toMatchObject({ level: 'WARN', message: 'request refused', statusCode: 403 });
+    }
+    expect(recordsCounting(emitted(), 'AuthUnavailable')).toHaveLength(0);
+  });
+
+  it('counts a 503 for an unverifiable token as AuthUnavailable, and the failed read as SecretReadFailures', async () => {
+    endpoint.setCurrent(TOKEN_OLD).failing();
+    const handler = handlerWithConsoleSink();
+    results.push(await handler(eventFor(TOKEN_OLD)), await handler(eventFor(TOKEN_OLD)));
+    expect(results.map((result) => result.statusCode)).toEqual([503, 503]);
+    const unavailable = recordsCounting(emitted(), 'AuthUnavailable');
+    expect(unavailable).toHaveLength(2);
+    for (const record of unavailable) expectEventMetric(record, 'AuthUnavailable', 'validate');
+    // Two failed reads: the one begun at start-up, and the first request's retry of it; the second
+    // request is inside the 10 s back-off and reads nothing.
+    const failures = recordsCounting(emitted(), 'SecretReadFailures');
+    expect(failures).toHaveLength(2);
+    for (const record of failures) expectEventMetric(record, 'SecretReadFailures', 'validate');
+    expect(recordsCounting(emitted(), 'Forbidden')).toHaveLength(0);
+  });
+
+  it('counts nothing for a refusal that is not about the caller (405, 400), and keeps the review record', async () => {
+    endpoint.setCurrent(TOKEN_OLD);
+    const handler = handlerWithConsoleSink();
+    results.push(await handler({ ...eventFor(TOKEN_OLD), httpMethod: 'GET' }));
+    results.push(await handler({ ...eventFor(TOKEN_OLD), body: 'not json' }));
+    results.push(await handler(eventFor(TOKEN_OLD)));
+    expect(results.map((result) => result.statusCode)).toEqual([405, 400, 200]);
+    for (const metric of ['Forbidden', 'AuthUnavailable', 'SecretReadFailures']) expect(recordsCounting(emitted(), metric)).toEqual([]);
+    expect(recordsCounting(emitted(), 'Allowed')).toHaveLength(1);
   });
 });

@@ -11,6 +11,7 @@ import {
 } from '../lib/auth/caller-auth';
 import type { LogRecord } from '../lib/common/log';
 import { HttpError } from '../lib/common/status';
+import { expectEventMetric, recordsCounting } from './support/emf';
 
 /** Long, distinctive tokens, so a leak into an error or a log line cannot go unnoticed. */
 const TOKEN_A = 'tok-alpha-7f3c9e1b2d4a6f8e0c1b3d5f7a9c2e4b6d8f0a1c3e5b7d9f';
@@ -28,11 +29,12 @@ function fakeSecrets(current?: string, previous?: string) {
   if (current !== undefined) versions.AWSCURRENT = current;
   if (previous !== undefined) versions.AWSPREVIOUS = previous;
   const calls: { stage: VersionStage; budgetMs: number }[] = [];
-  let failure: Error | undefined;
+  const failures: Partial<Record<VersionStage, Error>> = {};
   let gate: Promise<void> | undefined;
   const fetchVersion: FetchSecretVersion = async (stage, budgetMs) => {
     calls.push({ stage, budgetMs });
     if (gate) await gate;
+    const failure = failures[stage];
     if (failure) throw failure;
     return versions[stage];
   };
@@ -45,11 +47,12 @@ function fakeSecrets(current?: string, previous?: string) {
       if (versions.AWSCURRENT !== undefined) versions.AWSPREVIOUS = versions.AWSCURRENT;
       versions.AWSCURRENT = next;
     },
-    fail(error: Error = new Error('ThrottlingException: Rate exceeded')) {
-      failure = error;
+    fail(error: Error = new Error('ThrottlingException: Rate exceeded'), stages: readonly VersionStage[] = ['AWSCURRENT', 'AWSPREVIOUS']) {
+      for (const stage of stages) failures[stage] = error;
     },
     recover() {
-      failure = undefined;
+      delete failures.AWSCURRENT;
+      delete failures.AWSPREVIOUS;
     },
     /** Holds every fetch until the returned function is called. */
     hold(): () => void {
@@ -74,7 +77,7 @@ function setup(current?: string, previous?: string, ttlMs = TTL_MS) {
       time += ms;
     },
   };
-  const auth = createCallerAuth({ fetchVersion: secrets.fetchVersion, ttlMs, log: (record) => logs.push(record), now: () => time });
+  const auth = createCallerAuth({ webhook: 'validate', fetchVersion: secrets.fetchVersion, ttlMs, log: (record) => logs.push(record), now: () => time });
   return { secrets, logs, clock, auth };
 }
 
@@ -501,5 +504,194 @@ describe('createOpenAuth', () => {
     await second(undefined, BUDGET_MS);
     await first(undefined, BUDGET_MS);
     expect(logs).toHaveLength(2);
+  });
+});
+
+describe('createCallerAuth: a failed AWSPREVIOUS read', () => {
+  it.each([
+    ['throttling', new Error('ThrottlingException: Rate exceeded')],
+    ['KMS', Object.assign(new Error('Secrets Manager can not decrypt the protected secret text using the provided KMS key.'), { name: 'DecryptionFailure' })],
+    ['access denied', Object.assign(new Error('not authorized to perform secretsmanager:GetSecretValue'), { name: 'AccessDeniedException' })],
+  ])('(%s) serves with AWSCURRENT and logs the failure as a SecretReadFailures record', async (_name, error) => {
+    const { auth, secrets, logs } = setup(TOKEN_B, TOKEN_A);
+    secrets.fail(error, ['AWSPREVIOUS']);
+    await expect(auth(TOKEN_B, BUDGET_MS)).resolves.toEqual({});
+    // The previous token is unknown for now (its read failed), so it is refused, not let in.
+    expect(await statusOf(auth(TOKEN_A, BUDGET_MS))).toBe(403);
+    const warnings = logs.filter((record) => record.level === 'WARN');
+    expect(warnings.length).toBeGreaterThanOrEqual(1);
+    expect(warnings[0]?.message).toMatch(/AWSPREVIOUS could not be read; serving with AWSCURRENT/);
+    expect(String(warnings[0]?.error)).toContain(error.name);
+    expectEventMetric(warnings[0], 'SecretReadFailures', 'validate');
+    expectNoLeak([TOKEN_A, TOKEN_B], logs);
+  });
+
+  it('caches AWSCURRENT for the TTL as after a full read (no back-off started)', async () => {
+    const { auth, secrets, clock } = setup(TOKEN_B, TOKEN_A);
+    secrets.fail(new Error('ThrottlingException: Rate exceeded'), ['AWSPREVIOUS']);
+    await auth(TOKEN_B, BUDGET_MS);
+    clock.advance(TTL_MS / 2);
+    await expect(auth(TOKEN_B, BUDGET_MS)).resolves.toEqual({});
+    expect(secrets.count('AWSCURRENT')).toBe(1);
+    // A cluster still on the previous token gets it back at the mismatch refresh once the read works.
+    secrets.recover();
+    await expect(auth(TOKEN_A, BUDGET_MS)).resolves.toEqual({});
+    expect(secrets.count('AWSCURRENT')).toBe(2);
+  });
+
+  it('still fails closed with 503 when AWSCURRENT fails, whatever AWSPREVIOUS does', async () => {
+    const { auth, secrets } = setup(TOKEN_B, TOKEN_A);
+    secrets.fail(new Error('AccessDeniedException: no'), ['AWSCURRENT']);
+    expect(await statusOf(auth(TOKEN_A, BUDGET_MS))).toBe(503);
+    expect(await statusOf(auth(TOKEN_B, BUDGET_MS))).toBe(503);
+  });
+});
+
+describe('createCallerAuth: metrics of failed reads', () => {
+  it('writes one SecretReadFailures record per failed refresh, not one per waiting request', async () => {
+    const { auth, secrets, clock, logs } = setup(TOKEN_A);
+    secrets.fail();
+    const release = secrets.hold();
+    const results = Array.from({ length: 5 }, () => statusOf(auth(TOKEN_A, BUDGET_MS)));
+    release();
+    expect(await Promise.all(results)).toEqual(Array(5).fill(503));
+    expect(recordsCounting(logs, 'SecretReadFailures')).toHaveLength(1);
+    clock.advance(RETRY_AFTER_FAILURE_MS);
+    expect(await statusOf(auth(TOKEN_A, BUDGET_MS))).toBe(503);
+    const failures = recordsCounting(logs, 'SecretReadFailures');
+    expect(failures).toHaveLength(2);
+    for (const record of failures) expectEventMetric(record, 'SecretReadFailures', 'validate');
+    expect(failures.map((record) => record.message)).toEqual(['token secret could not be read', 'token secret could not be read']);
+  });
+
+  it('writes no metric record for a successful read', async () => {
+    const { auth, logs } = setup(TOKEN_A, TOKEN_B);
+    await auth(TOKEN_A, BUDGET_MS);
+    expect(logs).toEqual([]);
+  });
+});
+
+describe('createCallerAuth: reading the secret at start-up (startBudgetMs)', () => {
+  /** Collects unhandled rejections while `work` runs, and a little after. */
+  async function unhandledDuring(work: () => Promise<void>): Promise<unknown[]> {
+    const seen: unknown[] = [];
+    const listener = (reason: unknown) => seen.push(reason);
+    process.on('unhandledRejection', listener);
+    try {
+      await work();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    } finally {
+      process.off('unhandledRejection', listener);
+    }
+    return seen;
+  }
+
+  function startedAuth(fetchVersion: FetchSecretVersion, logs: LogRecord[] = []) {
+    return createCallerAuth({ webhook: 'mutate', fetchVersion, ttlMs: TTL_MS, log: (record) => logs.push(record), startBudgetMs: 5000 });
+  }
+
+  it('reads at construction, so the first request is served from the cache', async () => {
+    const secrets = fakeSecrets(TOKEN_A);
+    const auth = startedAuth(secrets.fetchVersion);
+    expect(secrets.calls).toEqual([
+      { stage: 'AWSCURRENT', budgetMs: 5000 },
+      { stage: 'AWSPREVIOUS', budgetMs: 5000 },
+    ]);
+    await new Promise((resolve) => setImmediate(resolve));
+    await expect(auth(TOKEN_A, BUDGET_MS)).resolves.toEqual({});
+    expect(await statusOf(auth(WRONG, BUDGET_MS))).toBe(403);
+    expect(secrets.count('AWSCURRENT')).toBe(2); // the start, then the wrong token's one mismatch refresh
+  });
+
+  it('a request that arrives during the start joins it instead of reading again', async () => {
+    const secrets = fakeSecrets(TOKEN_A);
+    const release = secrets.hold();
+    const auth = startedAuth(secrets.fetchVersion);
+    const first = auth(TOKEN_A, BUDGET_MS);
+    release();
+    await expect(first).resolves.toEqual({});
+    expect(secrets.count('AWSCURRENT')).toBe(1);
+  });
+
+  it('a start that failed is retried by the first request, which succeeds; no unhandled rejection', async () => {
+    const secrets = fakeSecrets(TOKEN_A);
+    secrets.fail();
+    const logs: LogRecord[] = [];
+    const unhandled = await unhandledDuring(async () => {
+      const auth = startedAuth(secrets.fetchVersion, logs);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      expect(recordsCounting(logs, 'SecretReadFailures')).toHaveLength(1);
+      secrets.recover();
+      await expect(auth(TOKEN_A, BUDGET_MS)).resolves.toEqual({});
+    });
+    expect(unhandled).toEqual([]);
+    expect(secrets.count('AWSCURRENT')).toBe(2);
+  });
+
+  it('a request that joined a start which then fails tries again within its budget', async () => {
+    // The start's two reads are held, then fail; every later read succeeds.
+    let failStart = () => {};
+    const held = new Promise<void>((resolve) => {
+      failStart = resolve;
+    });
+    const calls: VersionStage[] = [];
+    const fetchVersion: FetchSecretVersion = async (stage) => {
+      calls.push(stage);
+      if (calls.length <= 2) {
+        await held;
+        throw new Error('ThrottlingException: Rate exceeded');
+      }
+      return stage === 'AWSCURRENT' ? TOKEN_A : undefined;
+    };
+    const unhandled = await unhandledDuring(async () => {
+      const auth = startedAuth(fetchVersion);
+      const first = auth(TOKEN_A, BUDGET_MS);
+      failStart();
+      await expect(first).resolves.toEqual({});
+    });
+    expect(unhandled).toEqual([]);
+    expect(calls).toEqual(['AWSCURRENT', 'AWSPREVIOUS', 'AWSCURRENT', 'AWSPREVIOUS']);
+  });
+
+  it('a start that hangs: a request whose budget ends first gets 503 at its budget; no unhandled rejection', async () => {
+    const calls: VersionStage[] = [];
+    const hanging: FetchSecretVersion = (stage) => {
+      calls.push(stage);
+      return new Promise<string | undefined>(() => undefined);
+    };
+    const unhandled = await unhandledDuring(async () => {
+      const auth = startedAuth(hanging);
+      const started = performance.now();
+      const error = await httpError(auth(TOKEN_A, 50));
+      const elapsed = performance.now() - started;
+      expect(error.statusCode).toBe(503);
+      // Bounded by the request's budget (50 ms), not by the start's (5 s).
+      expect(elapsed).toBeLessThan(2000);
+    });
+    expect(unhandled).toEqual([]);
+    expect(calls).toEqual(['AWSCURRENT', 'AWSPREVIOUS']);
+  });
+
+  it('a start that fails with nothing else going on raises no unhandled rejection', async () => {
+    const secrets = fakeSecrets(TOKEN_A);
+    secrets.fail();
+    const unhandled = await unhandledDuring(async () => {
+      startedAuth(secrets.fetchVersion);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    });
+    expect(unhandled).toEqual([]);
+  });
+});
+
+describe('createCallerAuth: a request budget bounds a refresh it joins', () => {
+  it('answers 503 at the budget when the read started by another request hangs', async () => {
+    const { auth, secrets } = setup(TOKEN_A);
+    const release = secrets.hold();
+    const first = statusOf(auth(TOKEN_A, 10_000));
+    const started = performance.now();
+    expect(await statusOf(auth(TOKEN_A, 50))).toBe(503);
+    expect(performance.now() - started).toBeLessThan(2000);
+    release();
+    expect(await first).toBe('ok');
   });
 });

@@ -5,7 +5,7 @@
  * the first call creates it; each test scripts the endpoint afresh.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { secretsManagerFetcher } from '../lib/auth/secrets-manager';
+import { type SdkClient, loadClient, secretsManagerFetcher } from '../lib/auth/secrets-manager';
 import {
   type SecretsManagerEndpoint,
   serviceError,
@@ -183,5 +183,58 @@ describe('secretsManagerFetcher against a local Secrets Manager', () => {
     expect(endpoint.countFor('AWSCURRENT')).toBe(2);
     expect(endpoint.requests[0]?.abandoned).toBe(true);
     expect(elapsed).toBeLessThan(5000);
+  });
+});
+
+describe('the budget covers loading the SDK and constructing the client', () => {
+  /** The real loader, made to take `delayMs` longer (a slow cold start: parsing the SDK, a busy CPU). */
+  const slowLoad = (delayMs: number) => () =>
+    new Promise<SdkClient>((resolve, reject) => {
+      setTimeout(() => loadClient().then(resolve, reject), delayMs);
+    });
+
+  it('rejects at the budget while the SDK is still loading, not after the load', async () => {
+    endpoint.setCurrent(TOKEN_A);
+    const started = performance.now();
+    const error = await rejection(secretsManagerFetcher(endpoint.secretName, slowLoad(3000))('AWSCURRENT', 300));
+    const elapsed = performance.now() - started;
+    console.info(`SDK load taking 3000 ms, budget 300 ms: rejected after ${Math.round(elapsed)} ms`);
+    expect(error.name).toBe('TimeoutError');
+    expect(elapsed).toBeLessThan(3000);
+    expect(endpoint.requests).toHaveLength(0);
+  });
+
+  it('counts the load against the budget of the call: a slow load plus a hanging endpoint ends at the budget', async () => {
+    endpoint.setCurrent(TOKEN_A).slow();
+    const started = performance.now();
+    const error = await rejection(secretsManagerFetcher(endpoint.secretName, slowLoad(600))('AWSCURRENT', 800));
+    const elapsed = performance.now() - started;
+    console.info(`SDK load 600 ms + hanging endpoint, budget 800 ms: rejected after ${Math.round(elapsed)} ms`);
+    expect(error.name).toBe('AbortError');
+    // Before, the call got a whole budget of its own after the load: 600 + 800 ms.
+    expect(elapsed).toBeLessThan(1400);
+    expect(endpoint.countFor('AWSCURRENT')).toBe(1);
+  });
+
+  it('answers when load and call fit in the budget', async () => {
+    endpoint.setCurrent(TOKEN_A);
+    await expect(secretsManagerFetcher(endpoint.secretName, slowLoad(100))('AWSCURRENT', BUDGET_MS)).resolves.toBe(TOKEN_A);
+  });
+
+  it('tries the load again after a failed one', async () => {
+    endpoint.setCurrent(TOKEN_A);
+    let attempts = 0;
+    const flaky = () => {
+      attempts += 1;
+      return attempts === 1 ? Promise.reject(new Error('Cannot find module')) : loadClient();
+    };
+    const fetch = secretsManagerFetcher(endpoint.secretName, flaky);
+    await expect(fetch('AWSCURRENT', BUDGET_MS)).rejects.toThrow('Cannot find module');
+    await expect(fetch('AWSCURRENT', BUDGET_MS)).resolves.toBe(TOKEN_A);
+    expect(attempts).toBe(2);
+  });
+
+  it('loads the SDK and constructs the client once for the process', async () => {
+    expect(await loadClient()).toBe(await loadClient());
   });
 });

@@ -9,11 +9,16 @@
  *   fails closed with 503.
  * - A token matching neither version triggers one refresh, at most every
  *   MISMATCH_REFRESH_MS, so a cluster switched to a new token gets in quickly.
+ * - AWSCURRENT alone is enough: a failed AWSPREVIOUS read (throttling, KMS,
+ *   access denied) is logged and the refresh serves with AWSCURRENT.
+ * - With `startBudgetMs`, the first read starts at once (in Lambda's init
+ *   phase, before any request); a request joins it within its own budget, and
+ *   a start that failed is retried by the request (no back-off, no unhandled rejection).
  * - Comparison is constant-time and the token is never logged.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { isObject } from '../common/json';
-import type { LogSink } from '../common/log';
+import { type LogSink, eventRecord } from '../common/log';
 import { HttpError } from '../common/status';
 
 export interface Caller {
@@ -41,9 +46,13 @@ interface TokenEntry {
 }
 
 export interface CallerAuthOptions {
+  /** The webhook this authenticates for: the dimension of its metrics. */
+  webhook: string;
   fetchVersion: FetchSecretVersion;
   ttlMs: number;
   log: LogSink;
+  /** Start reading the secret now, with this budget, instead of in the first request. */
+  startBudgetMs?: number;
   now?: () => number;
 }
 
@@ -93,22 +102,33 @@ function findCaller(token: string, entries: readonly TokenEntry[]): Caller | und
   return match;
 }
 
-export function createCallerAuth({ fetchVersion, ttlMs, log, now = Date.now }: CallerAuthOptions): Authenticate {
+const describeError = (error: unknown): string => (error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+
+export function createCallerAuth({ webhook, fetchVersion, ttlMs, log, startBudgetMs, now = Date.now }: CallerAuthOptions): Authenticate {
   let cached: { entries: TokenEntry[]; fetchedAt: number } | undefined;
   let lastFailureAt = Number.NEGATIVE_INFINITY;
   let lastMismatchRefreshAt = Number.NEGATIVE_INFINITY;
   let inFlight: Promise<TokenEntry[]> | undefined;
+  /** The read begun at start-up (startBudgetMs), while it runs. */
+  let startRead: Promise<TokenEntry[]> | undefined;
+
+  const readFailure = (message: string, error: unknown) =>
+    log(eventRecord({ level: 'WARN', message, webhook, error: describeError(error) }, 'SecretReadFailures'));
 
   async function fetchEntries(budgetMs: number): Promise<TokenEntry[]> {
-    const [current, previous] = await Promise.all([
+    const [current, previous] = await Promise.allSettled([
       fetchVersion('AWSCURRENT', budgetMs),
       fetchVersion('AWSPREVIOUS', budgetMs),
     ]);
-    if (current === undefined) throw new Error('the secret has no AWSCURRENT version');
-    const entries = tokensFromSecret(current);
-    if (previous !== undefined) {
+    if (current.status === 'rejected') throw current.reason;
+    if (current.value === undefined) throw new Error('the secret has no AWSCURRENT version');
+    const entries = tokensFromSecret(current.value);
+    if (previous.status === 'rejected') {
+      // Throttling, KMS or access denied on the previous version: AWSCURRENT is enough to serve.
+      readFailure('token secret AWSPREVIOUS could not be read; serving with AWSCURRENT', previous.reason);
+    } else if (previous.value !== undefined) {
       try {
-        entries.push(...tokensFromSecret(previous));
+        entries.push(...tokensFromSecret(previous.value));
       } catch {
         // A malformed previous version must not block the current one.
       }
@@ -118,9 +138,10 @@ export function createCallerAuth({ fetchVersion, ttlMs, log, now = Date.now }: C
 
   /**
    * Refreshes the cache once for all concurrent callers. A failure is recorded and logged once,
-   * then every waiter gets the stale value, or a 503 when nothing is cached.
+   * then every waiter gets the stale value, or a 503 when nothing is cached. A failed start
+   * (`backOff` false) leaves no back-off, so the first request tries again.
    */
-  function refresh(budgetMs: number): Promise<TokenEntry[]> {
+  function refresh(budgetMs: number, backOff = true): Promise<TokenEntry[]> {
     inFlight ??= fetchEntries(budgetMs)
       .then(
         (entries) => {
@@ -128,12 +149,8 @@ export function createCallerAuth({ fetchVersion, ttlMs, log, now = Date.now }: C
           return entries;
         },
         (error: unknown) => {
-          lastFailureAt = now();
-          log({
-            level: 'WARN',
-            message: cached ? 'token secret refresh failed; serving the cached value' : 'token secret could not be read',
-            error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
-          });
+          if (backOff) lastFailureAt = now();
+          readFailure(cached ? 'token secret refresh failed; serving the cached value' : 'token secret could not be read', error);
           return staleOrUnavailable();
         },
       )
@@ -141,6 +158,27 @@ export function createCallerAuth({ fetchVersion, ttlMs, log, now = Date.now }: C
         inFlight = undefined;
       });
     return inFlight;
+  }
+
+  /**
+   * A refresh, but no longer than this request's budget: past it, the stale value or a 503.
+   * A request that joined the start-up read and saw it fail tries once more in what is left.
+   */
+  function refreshWithin(budgetMs: number): Promise<TokenEntry[]> {
+    const begun = now();
+    const joinsStart = inFlight !== undefined && inFlight === startRead;
+    const read = joinsStart ? refresh(budgetMs).catch(() => refresh(Math.max(1, budgetMs - (now() - begun)))) : refresh(budgetMs);
+    let timer: NodeJS.Timeout | undefined;
+    const budget = new Promise<TokenEntry[]>((resolve, reject) => {
+      timer = setTimeout(() => {
+        try {
+          resolve(staleOrUnavailable());
+        } catch (error) {
+          reject(error);
+        }
+      }, budgetMs);
+    });
+    return Promise.race([read, budget]).finally(() => clearTimeout(timer));
   }
 
   function staleOrUnavailable(): TokenEntry[] {
@@ -152,7 +190,7 @@ export function createCallerAuth({ fetchVersion, ttlMs, log, now = Date.now }: C
     const time = now();
     if (cached && time - cached.fetchedAt < ttlMs) return cached.entries;
     if (time - lastFailureAt < RETRY_AFTER_FAILURE_MS) return staleOrUnavailable();
-    return refresh(budgetMs);
+    return refreshWithin(budgetMs);
   }
 
   /**
@@ -168,18 +206,27 @@ export function createCallerAuth({ fetchVersion, ttlMs, log, now = Date.now }: C
     return true;
   }
 
-  return async (token, budgetMs) => {
+  const authenticate: Authenticate = async (token, budgetMs) => {
     if (token === undefined) throw new HttpError(403, 'a caller token is required in the webhook path');
     const fetchedBefore = cached?.fetchedAt;
     const caller = findCaller(token, await entriesFor(budgetMs));
     if (caller) return caller;
     const justFetched = cached !== undefined && cached.fetchedAt !== fetchedBefore;
     if (!justFetched && mayRefreshForMismatch(now())) {
-      const retried = findCaller(token, await refresh(budgetMs));
+      const retried = findCaller(token, await refreshWithin(budgetMs));
       if (retried) return retried;
     }
     throw new HttpError(403, 'the caller token is not valid');
   };
+
+  if (startBudgetMs !== undefined) {
+    startRead = refresh(startBudgetMs, false);
+    // Its outcome is handled inside refresh(); this catch only keeps a 503 from going unhandled.
+    startRead.catch(() => undefined).finally(() => {
+      startRead = undefined;
+    });
+  }
+  return authenticate;
 }
 
 /** Authentication switched off (no secret configured): warns once, then lets every caller in. */

@@ -2,6 +2,9 @@
  * The one AWS call at run time: reading a version of the token secret. The SDK
  * is loaded on first use, so a cold start that never needs it does not pay
  * for it. `AWS_ENDPOINT_URL_SECRETS_MANAGER` is honoured by the SDK itself.
+ *
+ * The budget of a read covers everything it waits for: loading the SDK,
+ * constructing the client, and the call (design: "Production").
  */
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { FetchSecretVersion } from './caller-auth';
@@ -11,10 +14,20 @@ const CONNECTION_TIMEOUT_MS = 1000;
 const REQUEST_TIMEOUT_MS = 2000;
 const MAX_ATTEMPTS = 2;
 
-let client: Promise<{ sdk: typeof import('@aws-sdk/client-secrets-manager'); client: SecretsManagerClient }> | undefined;
+export interface SdkClient {
+  sdk: typeof import('@aws-sdk/client-secrets-manager');
+  client: SecretsManagerClient;
+}
 
-function sdkClient() {
-  client ??= import('@aws-sdk/client-secrets-manager').then((sdk) => ({
+/** Loads the SDK and constructs its client. */
+export type LoadClient = () => Promise<SdkClient>;
+
+let loaded: Promise<SdkClient> | undefined;
+
+/** The SDK and client, loaded once for the process; a failed load is forgotten, so the next read tries again. */
+export const loadClient: LoadClient = () => {
+  if (loaded) return loaded;
+  const loading = import('@aws-sdk/client-secrets-manager').then((sdk) => ({
     sdk,
     client: new sdk.SecretsManagerClient({
       maxAttempts: MAX_ATTEMPTS,
@@ -22,16 +35,30 @@ function sdkClient() {
       requestHandler: { connectionTimeout: CONNECTION_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, throwOnRequestTimeout: true },
     }),
   }));
-  return client;
+  loaded = loading;
+  loading.catch(() => {
+    if (loaded === loading) loaded = undefined;
+  });
+  return loading;
+};
+
+/** `promise`, or the signal's reason once it aborts first (the work itself goes on, unobserved). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(signal.reason);
+    signal.addEventListener('abort', abort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
+  });
 }
 
-export function secretsManagerFetcher(secretId: string): FetchSecretVersion {
+export function secretsManagerFetcher(secretId: string, load: LoadClient = loadClient): FetchSecretVersion {
   return async (stage, budgetMs) => {
-    const { sdk, client } = await sdkClient();
+    // One deadline from the start of the read, shared by the SDK load and the call.
+    const signal = AbortSignal.timeout(budgetMs);
+    const { sdk, client } = await untilAborted(load(), signal);
     try {
-      const result = await client.send(new sdk.GetSecretValueCommand({ SecretId: secretId, VersionStage: stage }), {
-        abortSignal: AbortSignal.timeout(budgetMs),
-      });
+      const result = await client.send(new sdk.GetSecretValueCommand({ SecretId: secretId, VersionStage: stage }), { abortSignal: signal });
       if (typeof result.SecretString !== 'string') {
         // Like any malformed AWSPREVIOUS, a binary-only previous version must not block AWSCURRENT.
         if (stage === 'AWSPREVIOUS') return undefined;

@@ -54,3 +54,21 @@ export function reviewRecord(outcome: ReviewOutcome, now = Date.now()): LogRecor
     Patched: outcome.patchOperations > 0 ? 1 : 0,
   };
 }
+
+/** Events counted beside the reviews (the alarms' metric contract): one EMF record, value 1, per event. */
+export type EventMetric = 'Forbidden' | 'AuthUnavailable' | 'SecretReadFailures';
+
+/**
+ * `record` as an EMF record that counts one `metric` for its webhook (dimension set [webhook]),
+ * so the WARN line that tells of the event is also its metric.
+ */
+export function eventRecord(record: LogRecord & { webhook: string }, metric: EventMetric, now = Date.now()): LogRecord {
+  return {
+    ...record,
+    _aws: {
+      Timestamp: now,
+      CloudWatchMetrics: [{ Namespace: METRICS_NAMESPACE, Dimensions: [['webhook']], Metrics: [{ Name: metric, Unit: 'Count' }] }],
+    },
+    [metric]: 1,
+  };
+}

@@ -12,6 +12,12 @@ export type GatewayResult = APIGatewayProxyResult;
 /** Lambda's synchronous payload limit; larger bodies are refused before parsing. */
 export const MAX_BODY_BYTES = 6 * 1024 * 1024;
 
+/**
+ * Lambda's limit on a synchronous function's response: the whole serialised result (status,
+ * headers and body, escaped as JSON). A larger one fails in API Gateway as a 502.
+ */
+export const MAX_RESULT_BYTES = 6 * 1024 * 1024;
+
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 export function methodOf(event: GatewayEvent): string | undefined {
@@ -82,6 +88,13 @@ export function checkContentType(event: GatewayEvent): void {
 
 export function jsonResult(statusCode: number, body: unknown, headers: Record<string, string> = {}): GatewayResult {
   return { statusCode, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
+}
+
+/** The size of `result` as Lambda serialises it (JSON), measured only where it could be near the limit. */
+export function exceedsResultLimit(result: GatewayResult): boolean {
+  // A character takes at most 6 bytes escaped in JSON (`\u001f`): short bodies need no measuring.
+  if (result.body.length * 6 + 4096 < MAX_RESULT_BYTES) return false;
+  return Buffer.byteLength(JSON.stringify(result), 'utf8') > MAX_RESULT_BYTES;
 }
 
 export function errorResult(error: HttpError): GatewayResult {

@@ -11,13 +11,15 @@ import {
   bodyOf,
   checkContentType,
   errorResult,
+  MAX_RESULT_BYTES,
+  exceedsResultLimit,
   jsonResult,
   methodOf,
   pathTokenOf,
   timeoutOf,
 } from './http';
-import { type LogSink, consoleSink, reviewRecord } from '../common/log';
-import { type Decision, requestKind, requestNamespace } from '../policies/decision';
+import { type EventMetric, type LogSink, consoleSink, eventRecord, reviewRecord } from '../common/log';
+import { type Decision, deny, requestKind, requestNamespace } from '../policies/decision';
 import { admissionResponse } from './admission-response';
 import type { Authenticate } from '../auth/caller-auth';
 import { HttpError } from '../common/status';
@@ -39,6 +41,13 @@ function authBudget(timeoutMs: number | undefined): number {
   return timeoutMs === undefined ? DEFAULT_AUTH_BUDGET_MS : Math.min(5000, Math.max(250, Math.floor(timeoutMs * 0.6)));
 }
 
+const TOO_LARGE_ANSWER =
+  `the webhook's answer for this object would exceed Lambda's response limit (${MAX_RESULT_BYTES} bytes, ` +
+  'the JSON Patch included): the object is too large for this webhook';
+
+/** What a refusal by caller authentication counts as (the alarms' metrics). */
+const AUTH_REFUSAL_METRICS: Readonly<Record<number, EventMetric>> = { 403: 'Forbidden', 503: 'AuthUnavailable' };
+
 function outcomeOf(decision: Decision): 'allowed' | 'denied' | 'warned' | 'audited' {
   if (!decision.allowed) return 'denied';
   if (!decision.violation) return 'allowed';
@@ -49,15 +58,23 @@ export function createWebhookHandler({ name, policy, authenticate, log = console
   const route = `POST /${name}/{token}`;
   return async (event: GatewayEvent): Promise<GatewayResult> => {
     const started = performance.now();
+    let authenticating = false;
     try {
       if (methodOf(event) !== 'POST') throw new HttpError(405, `method ${methodOf(event) ?? '(none)'} is not allowed: use POST`);
+      authenticating = true;
       const caller = await authenticate(pathTokenOf(event), authBudget(timeoutOf(event)));
+      authenticating = false;
       const body = bodyOf(event);
       checkContentType(event);
       const review = parseAdmissionReview(body);
       const { request } = review;
-      const decision = policy(request);
-      const response = admissionResponse(request, decision);
+      let decision = policy(request);
+      let result = jsonResult(200, reviewResponse(review, admissionResponse(request, decision)));
+      if (exceedsResultLimit(result)) {
+        // Lambda would fail the answer with a 502; a denial tells the user why instead.
+        decision = deny(TOO_LARGE_ANSWER);
+        result = jsonResult(200, reviewResponse(review, admissionResponse(request, decision)));
+      }
       log(
         reviewRecord({
           webhook: name,
@@ -74,10 +91,12 @@ export function createWebhookHandler({ name, policy, authenticate, log = console
           violation: decision.allowed ? decision.violation : decision.message,
         }),
       );
-      return jsonResult(200, reviewResponse(review, response));
+      return result;
     } catch (error) {
       if (error instanceof HttpError) {
-        log({ level: 'WARN', message: 'request refused', webhook: name, route, statusCode: error.statusCode, reason: error.message });
+        const record = { level: 'WARN', message: 'request refused', webhook: name, route, statusCode: error.statusCode, reason: error.message };
+        const metric = authenticating ? AUTH_REFUSAL_METRICS[error.statusCode] : undefined;
+        log(metric ? eventRecord(record, metric) : record);
         return errorResult(error);
       }
       log({ level: 'ERROR', message: 'internal error', webhook: name, route, error: String(error) });
