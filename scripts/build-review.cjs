@@ -9,8 +9,8 @@
 // and before `npm pack`; `npm run build` runs it by hand, and the test suite before it starts.
 'use strict';
 
-const { chmodSync } = require('node:fs');
-const { join } = require('node:path');
+const { mkdirSync, renameSync, writeFileSync } = require('node:fs');
+const { dirname, join } = require('node:path');
 
 const ROOT = join(__dirname, '..');
 const ENTRY = join(ROOT, 'lib', 'cli', 'main.ts');
@@ -22,11 +22,19 @@ function reviewBuildOptions() {
   return { ...esbuildOptions, entryPoints: [ENTRY], outfile: OUTFILE, bundle: true, logLevel: 'warning' };
 }
 
-/** Writes dist/admission-webhooks.cjs; returns its path. */
+/**
+ * Writes dist/admission-webhooks.cjs; returns its path. The file is replaced in one rename, so a
+ * command started meanwhile (a test suite runs the bin while `npm pack` rebuilds) reads the old
+ * bundle or the new one, never half of one.
+ */
 async function buildReview() {
   const { build } = require('esbuild');
-  await build(reviewBuildOptions());
-  chmodSync(OUTFILE, 0o644);
+  const { outputFiles } = await build({ ...reviewBuildOptions(), write: false });
+  const [bundle] = outputFiles;
+  const temporary = `${OUTFILE}.${process.pid}.tmp`;
+  mkdirSync(dirname(OUTFILE), { recursive: true });
+  writeFileSync(temporary, bundle.contents);
+  renameSync(temporary, OUTFILE);
   return OUTFILE;
 }
 
