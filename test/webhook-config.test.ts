@@ -230,6 +230,9 @@ describe('bad input', () => {
     [['--url', BASE, '--token', TOKEN, '--image-pull-policy-mode', 'always'], /default or enforce/],
     [['--url', BASE, '--token', TOKEN, '--timeout-seconds', '45'], /1 to 30/],
     [['--url', BASE, '--token', TOKEN, '--unknown'], /Unknown option/],
+    [['--url', BASE], /the token is missing/],
+    [['--url', BASE, '--token', TOKEN, '--region', 'eu-west-1'], /--region goes with --secret-id/],
+    [['--url', BASE, '--secret-id', 'x', '--region', 'Europe'], /not an AWS region name/],
   ])('%j is refused with a usage error that says why', async (args, message) => {
     const refusal = main(args as string[]);
     await expect(refusal).rejects.toBeInstanceOf(UsageError);
@@ -257,6 +260,17 @@ describe('bad input', () => {
   }, 40_000);
 });
 
+describe('--help', () => {
+  it('prints the usage and every flag, --region included', async () => {
+    const help = await main(['--help']);
+    expect(help).toMatch(/^usage: npm run webhook-config -- --url/);
+    for (const flag of ['--url', '--token', '--secret-id', '--region', '--cluster', '--exempt-namespaces', '--image-pull-policy-mode', '--name', '--timeout-seconds', '--ca-bundle', '--help']) {
+      expect(help).toContain(`  ${flag}`);
+    }
+    expect(await main(['-h'])).toBe(help);
+  });
+});
+
 describe('--secret-id', () => {
   let secrets: SecretsManagerEndpoint;
   const env = () => ({
@@ -282,6 +296,22 @@ describe('--secret-id', () => {
     expect(mutate.clientConfig.url).toBe(`${BASE}/mutate/${TOKEN}`);
     expect(validate.clientConfig.url).toBe(`${BASE}/validate/${TOKEN}`);
     expect(secrets.requests.at(-1)).toMatchObject({ secretId: 'admission-webhooks/prod/token', versionStage: 'AWSCURRENT' });
+  }, 40_000);
+
+  it('takes the region from --region when AWS_REGION is unset, and names --region when there is none', async () => {
+    secrets.setCurrent(JSON.stringify({ token: TOKEN }));
+    const { AWS_REGION: _unset, ...noRegion } = env();
+    const nowhere = join(ROOT, 'no-such-aws-config');
+    const bare = { ...noRegion, AWS_CONFIG_FILE: nowhere, AWS_SHARED_CREDENTIALS_FILE: nowhere };
+    const [flagged, missing] = await Promise.all([
+      runScript(['--url', BASE, '--secret-id', 'admission-webhooks/prod/token', '--region', 'eu-west-1'], bare),
+      runScript(['--url', BASE, '--secret-id', 'admission-webhooks/prod/token'], bare),
+    ]);
+    expect(flagged.code, flagged.stderr).toBe(0);
+    expect(schemaCheck(parseStream(flagged.stdout)).mutate.clientConfig.url).toBe(`${BASE}/mutate/${TOKEN}`);
+    expect(missing.code).toBe(2);
+    expect(missing.stdout).toBe('');
+    expect(missing.stderr).toContain('webhook-config: the AWS region is missing: give --region <region> (or set AWS_REGION)');
   }, 40_000);
 
   it('names the cluster of a fleet secret, and exits with 2 without one', async () => {
