@@ -275,11 +275,11 @@ describe('npm run invoke (serverless invoke local, local stage)', () => {
   const results = new Map<string, Invoked>();
   const dirs: string[] = [];
 
-  function npmInvoke(dir: string, saved: SavedEvent): Promise<Invoked> {
+  function npmInvoke(dir: string, saved: SavedEvent, args = [saved.fn, saved.file]): Promise<Invoked> {
     return new Promise((resolve) => {
       execFile(
         'npm',
-        ['run', '-s', 'invoke', '--', saved.fn, saved.file],
+        ['run', '-s', 'invoke', '--', ...args],
         { cwd: dir, env: serverlessEnv(), timeout: 60_000, killSignal: 'SIGKILL', maxBuffer: 8 * 1024 * 1024 },
         (error, stdout, stderr) => {
           const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
@@ -314,10 +314,19 @@ describe('npm run invoke (serverless invoke local, local stage)', () => {
     expect(`${invoked.stdout}${invoked.stderr}`).toMatch(/authentication is off/i);
   });
 
-  it('refuses an unknown function with exit code 2', async () => {
+  it('refuses an unknown or missing function and a missing event file with exit code 2, naming what is missing', async () => {
     const dir = dirs[0]!;
-    const invoked = await npmInvoke(dir, { ...EVENTS[0]!, fn: 'nope' as 'mutate' });
-    expect(invoked.code).toBe(2);
-    expect(invoked.stderr).toContain('the function must be one of mutate, validate');
+    const saved = EVENTS[0]!;
+    const refusals = await Promise.all([
+      npmInvoke(dir, saved, ['nope', saved.file]),
+      npmInvoke(dir, saved, []),
+      npmInvoke(dir, saved, ['mutate']),
+    ]);
+    expect(refusals.map((invoked) => invoked.code)).toEqual([2, 2, 2]);
+    expect(refusals.map((invoked) => invoked.stderr.split('\n')[0])).toEqual([
+      'invoke: the function must be one of mutate, validate, got "nope"',
+      'invoke: the function is missing: give mutate or validate, then the event file',
+      'invoke: the event file is missing: give it after the function, e.g. events/mutate-tutorial-pod.json',
+    ]);
   });
 });
