@@ -490,3 +490,44 @@ describe('the review request', () => {
     expect(resourceOf({ group: 'apps', version: 'v1', kind: 'DaemonSet' }).resource).toBe('daemonsets');
   });
 });
+
+describe('the README example (section "Example" of "Review manifests offline")', () => {
+  const readme = readFileSync('README.md', 'utf8');
+  const start = readme.indexOf('\n### Example\n', readme.indexOf('\n## Review manifests offline\n'));
+  const section = readme.slice(start, readme.indexOf('\n### ', start + 1));
+  const block = /```console\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
+  const steps = block
+    .split(/^\$ /m)
+    .filter((step) => step !== '')
+    .map((step) => {
+      const [command = '', ...output] = step.split('\n');
+      return { command, output: output.join('\n') };
+    });
+
+  it('gives the output shown, for every command of the block', async () => {
+    expect(steps.map((step) => step.command.split(' ')[0])).toEqual(['npx', 'echo', 'npx', 'echo', 'tail']);
+    const written = new Map<string, string>();
+    let lastCode: number | undefined;
+    for (const { command, output } of steps) {
+      const words = command.split(' ');
+      if (words[0] === 'npx') {
+        expect(words.slice(0, 3)).toEqual(['npx', 'admission-webhooks', 'review']);
+        const redirect = words.indexOf('>');
+        const args = redirect === -1 ? words.slice(3) : words.slice(3, redirect);
+        const outcome = await review(args);
+        lastCode = outcome.code;
+        if (redirect === -1) expect(outcome.stdout + outcome.stderr, command).toBe(output);
+        else {
+          written.set(words[redirect + 1]!, outcome.stdout);
+          expect(outcome.stderr, command).toBe(output);
+        }
+      } else if (command === 'echo $?') {
+        expect(`${lastCode}\n`, 'exit status').toBe(output);
+      } else {
+        expect(words.slice(0, 3)).toEqual(['tail', '-n', '1']);
+        const text = written.get(words[3]!) ?? '';
+        expect(`${text.trimEnd().split('\n').at(-1)}\n`, command).toBe(output);
+      }
+    }
+  });
+});
