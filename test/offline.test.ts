@@ -5,8 +5,8 @@
  * representative saved events per protocol go to their function's route (and
  * through `serverless invoke local`), and each answer must equal the event's
  * `.expected.json`: every saved event is already run through its handler
- * in-process by test/events.test.ts and from the packaged zip by
- * test/packaged-bundle.test.ts, so here only the transport is under test.
+ * in-process by test/events.test.ts (and the bundled code by
+ * test/packaged-bundle.test.ts), so here only the transport is under test.
  * The HTTP and HTTPS servers start once each, side by side, each from its own
  * service copy (so their build folders are apart).
  *
