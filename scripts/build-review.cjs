@@ -28,7 +28,12 @@ function reviewBuildOptions() {
  * bundle or the new one, never half of one.
  */
 async function buildReview() {
-  const { build } = require('esbuild');
+  let build;
+  try {
+    ({ build } = require('esbuild'));
+  } catch {
+    throw new Error('esbuild is not installed: the command is built from the dev dependencies (npm ci, without --omit=dev)');
+  }
   const { outputFiles } = await build({ ...reviewBuildOptions(), write: false });
   const [bundle] = outputFiles;
   const temporary = `${OUTFILE}.${process.pid}.tmp`;
