@@ -135,6 +135,19 @@ describe('the bin, as a child process', () => {
     expect(stderr).toContain('Invalid configuration: ALLOWED_REGISTRIES is empty');
   });
 
+  it('exits 2 with what to run when the bundle has not been built (npm ci --ignore-scripts)', () => {
+    const clone = mkdtempSync(join(tmpdir(), 'admission-webhooks-no-bundle-'));
+    try {
+      mkdirSync(join(clone, 'bin'));
+      writeFileSync(join(clone, 'bin', 'admission-webhooks.cjs'), readFileSync('bin/admission-webhooks.cjs'));
+      const result = spawnSync(process.execPath, [join(clone, 'bin', 'admission-webhooks.cjs'), 'review', '-f', SIMPLE_POD], { encoding: 'utf8' });
+      expect(result.status).toBe(EXIT_ERROR);
+      expect(result.stderr).toBe(`admission-webhooks: ${join(clone, 'dist', 'admission-webhooks.cjs')} is missing: run \`npm run build\` (or \`npm ci\`) in this repository\n`);
+    } finally {
+      rmSync(clone, { recursive: true, force: true });
+    }
+  });
+
   it('exits 2 on an unknown flag', () => {
     const { code, stderr } = bin(['review', '-f', SIMPLE_POD, '--allowed-registry', 'docker.io']);
     expect(code).toBe(EXIT_ERROR);
