@@ -35,7 +35,22 @@ const esbuildOptions = () => ({
 });
 
 /**
- * Called with the framework instance by serverless-esbuild, which then also needs its own options:
- * `exclude` keeps the SDK out of the zip (and out of any npm install of externals).
+ * serverless-esbuild's work folder for a command: `.esbuild/package` for `serverless package`,
+ * `.esbuild/offline-start` for `npm start`, `.esbuild/invoke-local` for `npm run invoke`. With one
+ * shared `.esbuild` (the plugin's default), a `serverless package` run in the same clone deletes
+ * the folder `npm start` serves its handlers from when it finishes, and every local request then
+ * fails with 502 (`Cannot find module .../.esbuild/.build/...`) until the server is restarted.
+ * The plugin's file watcher ignores `.esbuild`, so rebuilds do not trigger each other.
  */
-module.exports = (serverless) => (serverless ? { ...esbuildOptions(), exclude: [AWS_SDK] } : esbuildOptions());
+function workFolder(serverless) {
+  const commands = serverless.processedInput?.commands ?? [];
+  return `.esbuild/${commands.length > 0 ? commands.join('-') : 'build'}`;
+}
+
+/**
+ * Called with the framework instance by serverless-esbuild, which then also needs its own options:
+ * `exclude` keeps the SDK out of the zip (and out of any npm install of externals), and each
+ * command gets its own work folder (see workFolder).
+ */
+module.exports = (serverless) =>
+  serverless ? { ...esbuildOptions(), exclude: [AWS_SDK], outputWorkFolder: workFolder(serverless) } : esbuildOptions();

@@ -1,20 +1,23 @@
 #!/usr/bin/env node
 // `admission-webhooks review`: see README "Review manifests offline".
-// Runs the TypeScript sources of lib/ directly through tsx (a devDependency),
-// so a clone needs only `npm ci`: no build step, nothing stale to rebuild.
+// Loads the prebuilt bundle of lib/cli (dist/admission-webhooks.cjs, made by
+// scripts/build-review.cjs, which `npm ci` runs as the `prepare` script): plain
+// node, no TypeScript compiler and no node_modules at run time.
 'use strict';
 
-let tsx;
+const { join } = require('node:path');
+
+const BUNDLE = join(__dirname, '..', 'dist', 'admission-webhooks.cjs');
+
+let cli;
 try {
-  tsx = require('tsx/cjs/api');
-} catch {
-  process.stderr.write('admission-webhooks: tsx is not installed: run `npm ci` (with dev dependencies) in this repository first\n');
+  cli = require(BUNDLE);
+} catch (error) {
+  if (error.code !== 'MODULE_NOT_FOUND' || !String(error.message).includes(BUNDLE)) throw error;
+  process.stderr.write(`admission-webhooks: ${BUNDLE} is missing: run \`npm run build\` (or \`npm ci\`) in this repository\n`);
   process.exit(2);
 }
 
-tsx
-  .require('../lib/cli/main.ts', __filename)
-  .main(process.argv.slice(2))
-  .then((code) => {
-    process.exitCode = code;
-  });
+cli.main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

@@ -23,15 +23,22 @@ function serverlessBin(root = ROOT): string {
   return createRequire(join(root, 'package.json')).resolve('serverless/bin/serverless.js');
 }
 
+const USAGE = `usage: npm run invoke -- <${FUNCTIONS.join('|')}> <event.json> [serverless options]`;
+
 function usage(message: string): never {
-  process.stderr.write(`invoke: ${message}\nusage: npm run invoke -- <${FUNCTIONS.join('|')}> <event.json> [serverless options]\n`);
+  process.stderr.write(`invoke: ${message}\n${USAGE}\n`);
   process.exit(2);
 }
 
 function main(argv: readonly string[]): void {
   const [name, eventFile, ...rest] = argv;
-  if (!name || !(FUNCTIONS as readonly string[]).includes(name)) usage(`the function must be one of ${FUNCTIONS.join(', ')}, got ${JSON.stringify(name ?? '')}`);
-  if (!eventFile) usage('name the event file, e.g. events/mutate-tutorial-pod.json');
+  if (name === '--help' || name === '-h') {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  if (!name) usage(`the function is missing: give ${FUNCTIONS.join(' or ')}, then the event file`);
+  if (!(FUNCTIONS as readonly string[]).includes(name)) usage(`the function must be one of ${FUNCTIONS.join(', ')}, got ${JSON.stringify(name)}`);
+  if (!eventFile) usage(`the event file is missing: give it after the function, e.g. events/${name}-tutorial-pod.json`);
   const path = resolve(eventFile);
   if (!existsSync(path)) usage(`no such event file: ${eventFile}`);
   const child = spawn(

@@ -16,7 +16,8 @@
  * A manifest of `-` is read from stdin. Usage errors, unreadable files and bad
  * YAML exit with status 2.
  */
-import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import {
@@ -138,9 +139,11 @@ export function parseArguments(argv: readonly string[]): CliOptions {
         positional.push(arg);
     }
   }
-  if (positional.length !== 2) throw new UsageError(`expected a function and a manifest, got ${positional.length} arguments`);
-  const [fn, manifest] = positional as [string, string];
+  const [fn, manifest, ...extra] = positional;
+  if (fn === undefined) throw new UsageError('the function is missing: give mutate or validate, then the manifest file');
   if (!FUNCTIONS.includes(fn as FunctionName)) throw new UsageError(`unknown function "${fn}": use mutate or validate`);
+  if (manifest === undefined) throw new UsageError('the manifest is missing: give a YAML file after the function (- for standard input)');
+  if (extra.length > 0) throw new UsageError(`one manifest at a time: "${extra.join('" "')}" is one argument too many`);
   return { fn: fn as FunctionName, manifest, operation, ...flags, ...(namespace ? { namespace } : {}), ...(output ? { output } : {}) };
 }
 
@@ -161,7 +164,10 @@ const processIo: Io = {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
   readFile: (path) => readFileSync(path === '-' ? 0 : path, 'utf8'),
-  writeFile: (path, text) => writeFileSync(path, text),
+  writeFile: (path, text) => {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, text);
+  },
 };
 
 const FILE_ERRORS: Record<string, string> = {

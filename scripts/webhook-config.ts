@@ -7,8 +7,8 @@
  *   npm run webhook-config -- --url https://webhooks.example.com --secret-id admission-webhooks/prod/token
  *
  * `--secret-id` reads the token from Secrets Manager (AWSCURRENT) with the same
- * SDK client the functions use; a fleet secret (`{"tokens": {...}}`) needs
- * `--cluster <name>`. `--ca-bundle <pem file>` adds a caBundle, for an endpoint whose certificate
+ * SDK client the functions use, in `--region` (else `AWS_REGION`, else the AWS profile's region);
+ * a fleet secret (`{"tokens": {...}}`) needs `--cluster <name>`. `--help` prints the usage. `--ca-bundle <pem file>` adds a caBundle, for an endpoint whose certificate
  * is not publicly trusted (a private CA, or a local test server). Bad input exits with 2 and a
  * message on stderr; a failed Secrets Manager read exits with 1.
  */
@@ -230,9 +230,33 @@ export function tokenFromSecret(secret: string, cluster: string | undefined): st
   return match.token;
 }
 
-const USAGE = `usage: npm run webhook-config -- --url https://<domain> (--token <token> | --secret-id <id> [--cluster <name>])
+const USAGE = `usage: npm run webhook-config -- --url https://<domain> (--token <token> | --secret-id <id> [--region <region>] [--cluster <name>])
          [--exempt-namespaces ns1,ns2] [--image-pull-policy-mode default|enforce] [--name <name>] [--timeout-seconds 5]
          [--ca-bundle <pem file>]`;
+
+const HELP = `${USAGE}
+
+Prints the MutatingWebhookConfiguration and ValidatingWebhookConfiguration for the webhooks at --url,
+for \`kubectl apply -f -\`. The output carries the token: treat it as a secret.
+
+  --url URL                  base URL of the webhooks (https, no query string)
+  --token TOKEN              the callers' path token, or:
+  --secret-id ID             read it from this Secrets Manager secret (AWSCURRENT)
+  --region REGION            the secret's region (default: AWS_REGION, else the AWS profile's region)
+  --cluster NAME             the cluster's token in a fleet secret ({"tokens": {...}})
+  --exempt-namespaces LIST   comma-separated namespaces both webhooks leave alone (kube-system always)
+  --image-pull-policy-mode M default or enforce, as deployed (enforce: mutate fails closed)
+  --name NAME                metadata.name of both configurations (default ${DEFAULT_NAME})
+  --timeout-seconds N        the API server's wait for each call, 1 to 30 (default ${DEFAULT_TIMEOUT_SECONDS})
+  --ca-bundle FILE           PEM certificates to trust, for an endpoint without a public certificate
+  --help, -h                 show this help
+
+Exit status: 0 printed, 2 bad input (the message says what is missing or wrong), 1 the secret
+could not be read.
+`;
+
+/** The SDK's error when no region is configured anywhere; the command names the flag instead. */
+const REGION_MISSING = /region is missing/i;
 
 function readCaBundle(path: string): string {
   try {
@@ -257,6 +281,8 @@ export async function main(argv: readonly string[]): Promise<string> {
         name: { type: 'string' },
         'timeout-seconds': { type: 'string' },
         'ca-bundle': { type: 'string' },
+        region: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
       },
       allowPositionals: false,
       strict: true,
@@ -264,9 +290,17 @@ export async function main(argv: readonly string[]): Promise<string> {
   } catch (error) {
     throw new UsageError(`${(error as Error).message}\n${USAGE}`);
   }
-  if (values.url === undefined) throw new UsageError(`--url is required\n${USAGE}`);
-  if ((values.token === undefined) === (values['secret-id'] === undefined)) {
-    throw new UsageError(`give exactly one of --token and --secret-id\n${USAGE}`);
+  if (values.help) return HELP;
+  if (values.url === undefined) throw new UsageError(`--url is required: the base URL of the webhooks, e.g. https://webhooks.example.com\n${USAGE}`);
+  if (values.token === undefined && values['secret-id'] === undefined) {
+    throw new UsageError(`the token is missing: give exactly one of --token and --secret-id\n${USAGE}`);
+  }
+  if (values.token !== undefined && values['secret-id'] !== undefined) {
+    throw new UsageError(`give exactly one of --token and --secret-id, not both\n${USAGE}`);
+  }
+  if (values.region !== undefined && values['secret-id'] === undefined) throw new UsageError(`--region goes with --secret-id\n${USAGE}`);
+  if (values.region !== undefined && !/^[a-z]{2}(-[a-z0-9]+)+-\d+$/.test(values.region)) {
+    throw new UsageError(`--region "${values.region}" is not an AWS region name (like eu-west-1)`);
   }
   const timeout = values['timeout-seconds'];
   const options: WebhookConfigOptions = {
@@ -284,7 +318,18 @@ export async function main(argv: readonly string[]): Promise<string> {
   // Check everything that needs no AWS call before making one.
   webhookConfigurations({ ...options, token: options.token || 'x'.repeat(16) });
   if (values['secret-id'] !== undefined) {
-    const secret = await secretsManagerFetcher(values['secret-id'])('AWSCURRENT', 10_000);
+    // The functions' client (lib/auth/secrets-manager.ts) takes its region from the environment, as on
+    // Lambda; --region is given to it there. It is created on this first call.
+    if (values.region !== undefined) process.env.AWS_REGION = values.region;
+    let secret: string | undefined;
+    try {
+      secret = await secretsManagerFetcher(values['secret-id'])('AWSCURRENT', 10_000);
+    } catch (error) {
+      if (REGION_MISSING.test(String((error as Error)?.message))) {
+        throw new UsageError(`the AWS region is missing: give --region <region> (or set AWS_REGION) for the secret ${values['secret-id']}`);
+      }
+      throw error;
+    }
     if (secret === undefined) throw new Error(`the secret ${values['secret-id']} has no AWSCURRENT version`);
     options.token = tokenFromSecret(secret, values.cluster);
   }

@@ -64,9 +64,10 @@ async function review(args: string[], options: { env?: Record<string, string>; s
   return { code, stdout, stderr };
 }
 
-async function reviewJson(args: string[], options: { env?: Record<string, string>; stdin?: string } = {}) {
+/** `-o json`; standard error must stay empty unless `stderr` says problems are expected. */
+async function reviewJson(args: string[], options: { env?: Record<string, string>; stdin?: string; stderr?: boolean } = {}) {
   const outcome = await review([...args, '-o', 'json'], options);
-  expect(outcome.stderr).toBe('');
+  if (!options.stderr) expect(outcome.stderr).toBe('');
   return { code: outcome.code, report: JSON.parse(outcome.stdout) };
 }
 
@@ -119,18 +120,32 @@ describe('the bin, as a child process', () => {
     }
   });
 
-  it('exits 2 naming the file and line of a corpus file that is not valid YAML', () => {
+  it('exits 2 naming the file, line and column of a corpus file that is not valid YAML, and still reviews the other file', () => {
     const [broken] = UNPARSEABLE;
-    const { code, stdout, stderr } = bin(['review', '-f', broken!.file]);
+    const { code, stdout, stderr } = bin(['review', '-f', broken!.file, '-f', SIMPLE_POD]);
     expect(code).toBe(EXIT_ERROR);
-    expect(stdout).toBe('');
     expect(stderr).toBe(`admission-webhooks: ${broken!.file}:${broken!.at}: ${broken!.reason}\n`);
+    expect(stdout).toContain(`${SIMPLE_POD}:2 Pod/nginx (namespace default): DENIED`);
+    expect(stdout).toMatch(/1 object: 0 allowed, 1 denied, 0 skipped; 1 changed by mutate; 1 error \(on standard error\), not reviewed\n$/);
   });
 
   it('exits 2 with the ConfigError message for invalid configuration in the environment', () => {
     const { code, stderr } = bin(['review', '-f', SIMPLE_POD], { env: { ALLOWED_REGISTRIES: ' , ' } });
     expect(code).toBe(EXIT_ERROR);
     expect(stderr).toContain('Invalid configuration: ALLOWED_REGISTRIES is empty');
+  });
+
+  it('exits 2 with what to run when the bundle has not been built (npm ci --ignore-scripts)', () => {
+    const clone = mkdtempSync(join(tmpdir(), 'admission-webhooks-no-bundle-'));
+    try {
+      mkdirSync(join(clone, 'bin'));
+      writeFileSync(join(clone, 'bin', 'admission-webhooks.cjs'), readFileSync('bin/admission-webhooks.cjs'));
+      const result = spawnSync(process.execPath, [join(clone, 'bin', 'admission-webhooks.cjs'), 'review', '-f', SIMPLE_POD], { encoding: 'utf8' });
+      expect(result.status).toBe(EXIT_ERROR);
+      expect(result.stderr).toBe(`admission-webhooks: ${join(clone, 'dist', 'admission-webhooks.cjs')} is missing: run \`npm run build\` (or \`npm ci\`) in this repository\n`);
+    } finally {
+      rmSync(clone, { recursive: true, force: true });
+    }
   });
 
   it('exits 2 on an unknown flag', () => {
@@ -145,7 +160,7 @@ describe('the real corpus', () => {
     for (const { file, at, reason } of UNPARSEABLE) {
       const { code, stdout, stderr } = await review(['-f', file]);
       expect(code).toBe(EXIT_ERROR);
-      expect(stdout).toBe('');
+      expect(stdout).toBe('0 objects: 0 allowed, 0 denied, 0 skipped; 0 changed by mutate; 1 error (on standard error), not reviewed\n');
       expect(stderr).toBe(`admission-webhooks: ${file}:${at}: ${reason}\n`);
     }
   });
@@ -177,14 +192,40 @@ describe('the real corpus', () => {
     expect(workloads).toBe(148); // as counted in the corpus's SOURCES.md
   });
 
-  it('lists every unparseable file of the whole corpus folder, and reviews nothing', async () => {
-    const { code, stdout, stderr } = await review(['-f', CORPUS]);
+  it('reviews the whole corpus folder in one run: every parseable document, every unparseable file listed, exit 2', async () => {
+    const { code, stdout, stderr } = await review(['-f', CORPUS, '-o', 'json']);
     expect(code).toBe(EXIT_ERROR);
-    expect(stdout).toBe('');
-    for (const { file, at } of UNPARSEABLE) expect(stderr).toContain(`${file}:${at}:`);
     const lines = stderr.trim().split('\n');
-    expect(lines).toHaveLength(UNPARSEABLE.length);
-    for (const line of lines) expect(line).toMatch(/^admission-webhooks: test\/fixtures\/corpus\/.+:\d+:\d+: /);
+    expect(lines).toEqual(UNPARSEABLE.map(({ file, at, reason }) => `admission-webhooks: ${file}:${at}: ${reason}`));
+    const report = JSON.parse(stdout);
+    expect(report.allowed).toBe(false);
+    expect(report.errors).toEqual(
+      UNPARSEABLE.map(({ file, at, reason }) => {
+        const [line, column] = at.split(':').map(Number);
+        return { source: file, line, column, reason, message: `${file}:${at}: ${reason}` };
+      }),
+    );
+    expect(report.summary.errors).toBe(UNPARSEABLE.length);
+    const unparseable = new Set(UNPARSEABLE.map(({ file }) => file));
+    const reviewed = new Set(report.results.map((result: { source: string }) => result.source));
+    expect(reviewed).toEqual(new Set(corpusFiles().filter((file) => !unparseable.has(file))));
+    expect(report.results.filter((result: { kind: string }) => WORKLOAD_KINDS.includes(result.kind))).toHaveLength(148);
+  });
+
+  it('exits 1, not 2, for the same folder without the unparseable files when something is denied; 0 when nothing is', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'admission-webhooks-cli-'));
+    try {
+      writeFileSync(join(folder, 'pod.yaml'), readFileSync(SIMPLE_POD, 'utf8'));
+      expect((await review(['-f', folder])).code).toBe(EXIT_DENIED);
+      expect((await review(['-f', folder, '--allowed-registries', 'docker.io'])).code).toBe(EXIT_ALLOWED);
+      writeFileSync(join(folder, 'broken.yaml'), 'apiVersion: v1\nkind: Pod\nmetadata: {name: [\n');
+      const broken = await review(['-f', folder, '--allowed-registries', 'docker.io']);
+      expect(broken.code).toBe(EXIT_ERROR);
+      expect(broken.stderr).toMatch(new RegExp(`^admission-webhooks: ${join(folder, 'broken.yaml')}:\\d+:\\d+: .+\n$`));
+      expect(broken.stdout).toContain(`${join(folder, 'pod.yaml')}:2 Pod/nginx (namespace default): allowed`);
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 });
 
@@ -240,7 +281,7 @@ describe('input', () => {
     expect(sources.filter((source: string) => source === '<stdin>')).toHaveLength(1);
   });
 
-  it('exits 2 for a missing file, a document that is not an object, and one without kind', async () => {
+  it('exits 2 for a missing file, a document that is not an object, and one without kind, reviewing the rest', async () => {
     expect(await review(['-f', 'no/such/manifests.yaml'])).toMatchObject({
       code: EXIT_ERROR,
       stderr: 'admission-webhooks: no/such/manifests.yaml: no such file or folder\n',
@@ -249,10 +290,23 @@ describe('input', () => {
       code: EXIT_ERROR,
       stderr: 'admission-webhooks: <stdin>:1: the document is not a Kubernetes object (a mapping)\n',
     });
-    expect(await review([], { stdin: '---\napiVersion: v1\nkind: Pod\n---\nmetadata: {name: x}\n' })).toMatchObject({
-      code: EXIT_ERROR,
-      stderr: 'admission-webhooks: <stdin>:5: the object has no apiVersion or kind\n',
-    });
+    const stdin = '---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: kept}\n---\nmetadata: {name: x}\n---\n[1]\n---\nkind: List\napiVersion: v1\nitems: [1, {kind: Pod}]\n';
+    const { code, report } = await reviewJson([], { stdin, stderr: true });
+    expect(code).toBe(EXIT_ERROR);
+    expect(report.results.map((result: { name: string }) => result.name)).toEqual(['kept']);
+    expect(report.errors.map((error: { message: string }) => error.message)).toEqual([
+      '<stdin>:6: the object has no apiVersion or kind',
+      '<stdin>:8: the document is not a Kubernetes object (a mapping)',
+      '<stdin>:12: the list item is not a Kubernetes object (a mapping)',
+      '<stdin>:12: the object has no apiVersion or kind',
+    ]);
+  });
+
+  it('reviews the documents of a file that parse when another document of it does not', () => {
+    const { manifests, problems } = parseManifests('apiVersion: v1\nkind: ConfigMap\n---\nkey: [unclosed\n---\napiVersion: v1\nkind: Secret\n', 'mixed.yaml');
+    expect(manifests.map((manifest) => [manifest.line, manifest.object.kind])).toEqual([[1, 'ConfigMap'], [6, 'Secret']]);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatchObject({ source: 'mixed.yaml', line: expect.any(Number), column: expect.any(Number) });
   });
 
   it('does not wait on a terminal when no -f is given', async () => {
@@ -265,7 +319,7 @@ describe('input', () => {
     const [manifest] = parseManifests(
       'apiVersion: v1\nkind: ConfigMap\ndata: {a: "x"}\nflags: {on: yes, mode: 0644, day: 2001-12-14, time: 1:20}\n',
       'inline',
-    );
+    ).manifests;
     expect(manifest?.object.flags).toEqual({ true: true, mode: 420, day: '2001-12-14', time: '1:20' });
   });
 });
@@ -284,7 +338,7 @@ describe('results', () => {
     const { code, report } = await reviewJson([], { stdin });
     expect(code).toBe(EXIT_DENIED);
     expect(report.allowed).toBe(false);
-    expect(report.summary).toEqual({ objects: 7, allowed: 1, denied: 1, skipped: 5, mutated: 0 });
+    expect(report.summary).toEqual({ objects: 7, allowed: 1, denied: 1, skipped: 5, mutated: 0, errors: 0 });
     expect(report.results.map((result: { kind: string; verdict: string }) => `${result.kind} ${result.verdict}`)).toEqual([
       'ServiceAccount skipped',
       'ClusterRoleBinding skipped',
@@ -308,7 +362,8 @@ describe('results', () => {
     ];
     expect(report).toEqual({
       allowed: false,
-      summary: { objects: 1, allowed: 0, denied: 1, skipped: 0, mutated: 1 },
+      summary: { objects: 1, allowed: 0, denied: 1, skipped: 0, mutated: 1, errors: 0 },
+      errors: [],
       results: [
         {
           source: SIMPLE_POD,
@@ -446,5 +501,46 @@ describe('the review request', () => {
     expect(resourceOf({ group: 'networking.k8s.io', version: 'v1', kind: 'NetworkPolicy' }).resource).toBe('networkpolicies');
     expect(resourceOf({ group: 'networking.k8s.io', version: 'v1', kind: 'Ingress' }).resource).toBe('ingresses');
     expect(resourceOf({ group: 'apps', version: 'v1', kind: 'DaemonSet' }).resource).toBe('daemonsets');
+  });
+});
+
+describe('the README example (section "Example" of "Review manifests offline")', () => {
+  const readme = readFileSync('README.md', 'utf8');
+  const start = readme.indexOf('\n### Example\n', readme.indexOf('\n## Review manifests offline\n'));
+  const section = readme.slice(start, readme.indexOf('\n### ', start + 1));
+  const block = /```console\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
+  const steps = block
+    .split(/^\$ /m)
+    .filter((step) => step !== '')
+    .map((step) => {
+      const [command = '', ...output] = step.split('\n');
+      return { command, output: output.join('\n') };
+    });
+
+  it('gives the output shown, for every command of the block', async () => {
+    expect(steps.map((step) => step.command.split(' ')[0])).toEqual(['npx', 'echo', 'npx', 'echo', 'tail']);
+    const written = new Map<string, string>();
+    let lastCode: number | undefined;
+    for (const { command, output } of steps) {
+      const words = command.split(' ');
+      if (words[0] === 'npx') {
+        expect(words.slice(0, 3)).toEqual(['npx', 'admission-webhooks', 'review']);
+        const redirect = words.indexOf('>');
+        const args = redirect === -1 ? words.slice(3) : words.slice(3, redirect);
+        const outcome = await review(args);
+        lastCode = outcome.code;
+        if (redirect === -1) expect(outcome.stdout + outcome.stderr, command).toBe(output);
+        else {
+          written.set(words[redirect + 1]!, outcome.stdout);
+          expect(outcome.stderr, command).toBe(output);
+        }
+      } else if (command === 'echo $?') {
+        expect(`${lastCode}\n`, 'exit status').toBe(output);
+      } else {
+        expect(words.slice(0, 3)).toEqual(['tail', '-n', '1']);
+        const text = written.get(words[3]!) ?? '';
+        expect(`${text.trimEnd().split('\n').at(-1)}\n`, command).toBe(output);
+      }
+    }
   });
 });

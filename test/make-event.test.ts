@@ -118,8 +118,10 @@ describe('parseArguments', () => {
 
   it.each([
     [['deploy', 'pod.yaml'], 'unknown function "deploy": use mutate or validate'],
-    [['mutate'], 'expected a function and a manifest, got 1 arguments'],
-    [['mutate', 'a.yaml', 'b.yaml'], 'expected a function and a manifest, got 3 arguments'],
+    [[], 'the function is missing: give mutate or validate, then the manifest file'],
+    [['--all'], 'the function is missing: give mutate or validate, then the manifest file'],
+    [['mutate'], 'the manifest is missing: give a YAML file after the function (- for standard input)'],
+    [['mutate', 'a.yaml', 'b.yaml'], 'one manifest at a time: "b.yaml" is one argument too many'],
     [['mutate', 'pod.yaml', '--operation', 'DELETE'], '--operation must be CREATE or UPDATE, got "DELETE"'],
     [['mutate', 'pod.yaml', '--namespace'], '--namespace needs a value'],
     [['mutate', 'pod.yaml', '-o', '--base64'], '-o needs a value'],
@@ -337,7 +339,7 @@ describe('make-event as a process', () => {
     });
 
   it('writes an event from a corpus manifest that the handler denies, and exits 2 on a bad one', async () => {
-    const output = join(dir, 'event.json');
+    const output = join(dir, 'not-yet-a-folder', 'event.json'); // -o makes the folder, as the README's my-events/
     const ok = run('validate', join(CORPUS, 'application/deployment.yaml'), '-o', output);
     expect(ok.stderr).toBe(`wrote ${output}\n`);
     expect(ok.status).toBe(0);
@@ -353,5 +355,17 @@ describe('make-event as a process', () => {
     expect(bad.status).toBe(2);
     expect(bad.stdout).toBe('');
     expect(bad.stderr).toMatch(/job-pod-failure-policy-ignore\.yaml is not valid YAML: Tabs are not allowed as indentation at line 24/);
+  });
+});
+
+describe('the README examples', () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const examples = [...readme.matchAll(/^npm run make-event -- (.+?)(?:\s+#.*)?$/gm)].map((match) => match[1]!.split(/\s+/));
+
+  it('write their events outside events/, so npm test stays green after a reader runs them', () => {
+    expect(examples.length).toBeGreaterThanOrEqual(3);
+    const outputs = examples.map((argv) => parseArguments(argv).output).filter((output) => output !== undefined);
+    expect(outputs.length).toBeGreaterThan(0);
+    for (const output of outputs) expect(output, output).not.toMatch(/^(\.\/)?events\//);
   });
 });

@@ -1,21 +1,28 @@
 /**
  * Local use, as the README shows it: serverless-offline serving both webhooks
  * (the `local` stage: defaults, authentication off) over HTTP and, with a
- * certificate made here by openssl, over HTTPS; and `npm run invoke` for every
- * saved event. Each saved event's body goes to its function's route and the
- * answer must equal the event's `.expected.json`.
+ * certificate made here by openssl, over HTTPS; and `npm run invoke`. A few
+ * representative saved events per protocol go to their function's route (and
+ * through `serverless invoke local`), and each answer must equal the event's
+ * `.expected.json`: every saved event is already run through its handler
+ * in-process by test/events.test.ts (and the bundled code by
+ * test/packaged-bundle.test.ts), so here only the transport is under test.
+ * The HTTP and HTTPS servers start once each, side by side, each from its own
+ * service copy (so their build folders are apart).
  *
  * Every server runs in its own process group, started here, and is stopped by
  * that group's id; every request and wait has a time limit.
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  ROOT,
   SERVERLESS_BIN,
   type SavedEvent,
   comparableBody,
@@ -28,6 +35,18 @@ import {
 } from './support/serverless';
 
 const EVENTS = savedEvents();
+const byName = (...names: string[]): SavedEvent[] =>
+  names.map((name) => {
+    const saved = EVENTS.find((event) => event.name === name);
+    if (!saved) throw new Error(`no saved event ${name}`);
+    return saved;
+  });
+/** Over HTTP: a patch, a denial, an API server's review with `?timeout=`, a 400 Status. */
+const HTTP_EVENTS = byName('mutate-tutorial-pod', 'validate-tutorial-pod', 'validate-api-server-review', 'mutate-malformed-body');
+/** Over HTTPS: a patch and a denial. */
+const HTTPS_EVENTS = byName('mutate-tutorial-pod', 'validate-tutorial-pod');
+/** Through `serverless invoke local`: a REST event with a patch, a base64 body with a denial. */
+const INVOKE_EVENTS = byName('mutate-tutorial-pod', 'validate-base64-body');
 const START_TIMEOUT_MS = 60_000;
 const REQUEST_TIMEOUT_MS = 15_000;
 
@@ -149,14 +168,46 @@ it('finds saved events for both functions', () => {
   expect(EVENTS.map((saved) => saved.name)).toContain('mutate-tutorial-pod');
 });
 
-describe('npm start (serverless-offline, local stage)', () => {
-  let dir: string;
-  let certDir: string;
-  let cert: string;
+/** Sends a request with the given method and no body; resolves with the reply. */
+function sendMethod(base: string, method: string, path: string): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(new URL(`${base}${path}`), { method, timeout: REQUEST_TIMEOUT_MS }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer from ${path} within ${REQUEST_TIMEOUT_MS} ms`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
 
-  beforeAll(() => {
-    dir = serviceCopy('offline');
-    certDir = join(dir, 'certs');
+describe('serverless-esbuild work folders (esbuild.config.cjs)', () => {
+  const config = createRequire(import.meta.url)('../esbuild.config.cjs') as (serverless?: unknown) => { outputWorkFolder?: string };
+  const folderOf = (...commands: string[]) => config({ processedInput: { commands } }).outputWorkFolder!;
+
+  it('gives npm start, npm run package and npm run invoke folders apart, so one never deletes the files another serves', () => {
+    const folders = [folderOf('offline', 'start'), folderOf('package'), folderOf('invoke', 'local'), folderOf('deploy')];
+    expect(folders).toEqual(['.esbuild/offline-start', '.esbuild/package', '.esbuild/invoke-local', '.esbuild/deploy']);
+    for (const folder of folders) {
+      for (const other of folders) if (other !== folder) expect(`${other}/`.startsWith(`${folder}/`), `${folder} holds ${other}`).toBe(false);
+    }
+    expect(config().outputWorkFolder).toBeUndefined(); // the plain esbuild options (bench, review bundle) have none
+  });
+});
+
+describe('npm start (serverless-offline, local stage)', () => {
+  const dirs: string[] = [];
+  let cert: string;
+  let http: Offline | undefined;
+  let https: Offline | undefined;
+
+  beforeAll(async () => {
+    const httpDir = serviceCopy('offline-http');
+    const httpsDir = serviceCopy('offline-https');
+    dirs.push(httpDir, httpsDir);
+    const certDir = join(httpsDir, 'certs');
     mkdirSync(certDir);
     // The README's command, for a certificate valid for 127.0.0.1.
     execFileSync(
@@ -166,42 +217,50 @@ describe('npm start (serverless-offline, local stage)', () => {
       { stdio: 'ignore', timeout: 30_000 },
     );
     cert = readFileSync(join(certDir, 'cert.pem'), 'utf8');
-  });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+    const started = await Promise.allSettled([startOffline(httpDir, undefined), startOffline(httpsDir, { certDir })]);
+    [http, https] = started.map((result) => (result.status === 'fulfilled' ? result.value : undefined));
+    const failed = started.find((result) => result.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+  }, START_TIMEOUT_MS + 20_000);
+  afterAll(async () => {
+    await Promise.all([stopOffline(http), stopOffline(https)]);
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  }, 30_000);
 
   describe('over HTTP', () => {
-    let offline: Offline | undefined;
-    beforeAll(async () => {
-      offline = await startOffline(dir, undefined);
-    }, START_TIMEOUT_MS + 20_000);
-    afterAll(() => stopOffline(offline), 30_000);
-
-    it.each(EVENTS.map((saved) => [saved.name, saved] as const))('answers %s as expected', async (_name, saved) => {
-      expectMatches(saved, await send(offline!.base, saved), { overHttp: true });
+    it.each(HTTP_EVENTS.map((saved) => [saved.name, saved] as const))('answers %s as expected', async (_name, saved) => {
+      expectMatches(saved, await send(http!.base, saved), { overHttp: true });
     });
 
     it('serves the routes at the root, without the stage in the path', async () => {
-      const saved = EVENTS.find((event) => event.name === 'mutate-tutorial-pod')!;
-      const reply = await send(`${offline!.base}/local`, saved);
+      const reply = await send(`${http!.base}/local`, byName('mutate-tutorial-pod')[0]!);
       expect(reply.statusCode).toBe(404);
+    });
+
+    it('answers a GET itself, before the handler, as the README says', async () => {
+      const readme = readFileSync(join(ROOT, 'README.md'), 'utf8').replace(/\s+/g, ' ');
+      const stated = /Locally, serverless-offline answers it itself with `(\d{3})` and `"error":"([^"]+)"`/.exec(readme);
+      expect(stated, 'the README states what a GET gets locally').not.toBeNull();
+      for (const path of ['/mutate/local-test-token', '/validate/local-test-token']) {
+        const reply = await sendMethod(http!.base, 'GET', path);
+        expect(reply.statusCode, path).toBe(Number(stated![1]));
+        expect(JSON.parse(reply.body).error, path).toBe(stated![2]);
+      }
+    });
+
+    it('builds into its own work folder, .esbuild/offline-start', () => {
+      expect(existsSync(join(dirs[0]!, '.esbuild/offline-start/.build/functions/mutate.js'))).toBe(true);
     });
   });
 
   describe('over HTTPS with a self-signed certificate', () => {
-    let offline: Offline | undefined;
-    beforeAll(async () => {
-      offline = await startOffline(dir, { certDir });
-    }, START_TIMEOUT_MS + 20_000);
-    afterAll(() => stopOffline(offline), 30_000);
-
-    it.each(EVENTS.map((saved) => [saved.name, saved] as const))('answers %s as expected', async (_name, saved) => {
-      expect(offline!.base).toMatch(/^https:/);
-      expectMatches(saved, await send(offline!.base, saved, cert), { overHttp: true });
+    it.each(HTTPS_EVENTS.map((saved) => [saved.name, saved] as const))('answers %s as expected', async (_name, saved) => {
+      expect(https!.base).toMatch(/^https:/);
+      expectMatches(saved, await send(https!.base, saved, cert), { overHttp: true });
     });
 
     it('refuses a client that does not trust the certificate', async () => {
-      const saved = EVENTS[0]!;
-      await expect(send(offline!.base, saved)).rejects.toThrow(/self[- ]signed|certificate/i);
+      await expect(send(https!.base, HTTPS_EVENTS[0]!)).rejects.toThrow(/self[- ]signed|certificate/i);
     });
   });
 });
@@ -216,11 +275,11 @@ describe('npm run invoke (serverless invoke local, local stage)', () => {
   const results = new Map<string, Invoked>();
   const dirs: string[] = [];
 
-  function npmInvoke(dir: string, saved: SavedEvent): Promise<Invoked> {
+  function npmInvoke(dir: string, saved: SavedEvent, args = [saved.fn, saved.file]): Promise<Invoked> {
     return new Promise((resolve) => {
       execFile(
         'npm',
-        ['run', '-s', 'invoke', '--', saved.fn, saved.file],
+        ['run', '-s', 'invoke', '--', ...args],
         { cwd: dir, env: serverlessEnv(), timeout: 60_000, killSignal: 'SIGKILL', maxBuffer: 8 * 1024 * 1024 },
         (error, stdout, stderr) => {
           const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
@@ -236,15 +295,15 @@ describe('npm run invoke (serverless invoke local, local stage)', () => {
       (['mutate', 'validate'] as const).map(async (fn) => {
         const dir = serviceCopy(`invoke-${fn}`);
         dirs.push(dir);
-        for (const saved of EVENTS.filter((event) => event.fn === fn)) results.set(saved.name, await npmInvoke(dir, saved));
+        for (const saved of INVOKE_EVENTS.filter((event) => event.fn === fn)) results.set(saved.name, await npmInvoke(dir, saved));
       }),
     );
-  }, 240_000);
+  }, 120_000);
   afterAll(() => {
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 
-  it.each(EVENTS.map((saved) => [saved.name] as const))('returns the expected result for %s', (name) => {
+  it.each(INVOKE_EVENTS.map((saved) => [saved.name] as const))('returns the expected result for %s', (name) => {
     const invoked = results.get(name)!;
     expect(invoked.code, `${invoked.stdout}\n${invoked.stderr}`).toBe(0);
     // serverless prints the handler's result last, as indented JSON; the handler's log lines come before it.
@@ -255,10 +314,14 @@ describe('npm run invoke (serverless invoke local, local stage)', () => {
     expect(`${invoked.stdout}${invoked.stderr}`).toMatch(/authentication is off/i);
   });
 
-  it('refuses an unknown function with exit code 2', async () => {
+  it('refuses an unknown function and a missing event file with exit code 2, naming what is missing', async () => {
     const dir = dirs[0]!;
-    const invoked = await npmInvoke(dir, { ...EVENTS[0]!, fn: 'nope' as 'mutate' });
-    expect(invoked.code).toBe(2);
-    expect(invoked.stderr).toContain('the function must be one of mutate, validate');
+    const saved = EVENTS[0]!;
+    const refusals = await Promise.all([npmInvoke(dir, saved, ['nope', saved.file]), npmInvoke(dir, saved, ['mutate'])]);
+    expect(refusals.map((invoked) => invoked.code)).toEqual([2, 2]);
+    expect(refusals.map((invoked) => invoked.stderr.split('\n')[0])).toEqual([
+      'invoke: the function must be one of mutate, validate, got "nope"',
+      'invoke: the event file is missing: give it after the function, e.g. events/mutate-tutorial-pod.json',
+    ]);
   });
 });

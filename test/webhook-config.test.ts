@@ -230,6 +230,9 @@ describe('bad input', () => {
     [['--url', BASE, '--token', TOKEN, '--image-pull-policy-mode', 'always'], /default or enforce/],
     [['--url', BASE, '--token', TOKEN, '--timeout-seconds', '45'], /1 to 30/],
     [['--url', BASE, '--token', TOKEN, '--unknown'], /Unknown option/],
+    [['--url', BASE], /the token is missing/],
+    [['--url', BASE, '--token', TOKEN, '--region', 'eu-west-1'], /--region goes with --secret-id/],
+    [['--url', BASE, '--secret-id', 'x', '--region', 'Europe'], /not an AWS region name/],
   ])('%j is refused with a usage error that says why', async (args, message) => {
     const refusal = main(args as string[]);
     await expect(refusal).rejects.toBeInstanceOf(UsageError);
@@ -257,6 +260,17 @@ describe('bad input', () => {
   }, 40_000);
 });
 
+describe('--help', () => {
+  it('prints the usage and every flag, --region included', async () => {
+    const help = await main(['--help']);
+    expect(help).toMatch(/^usage: npm run webhook-config -- --url/);
+    for (const flag of ['--url', '--token', '--secret-id', '--region', '--cluster', '--exempt-namespaces', '--image-pull-policy-mode', '--name', '--timeout-seconds', '--ca-bundle', '--help']) {
+      expect(help).toContain(`  ${flag}`);
+    }
+    expect(await main(['-h'])).toBe(help);
+  });
+});
+
 describe('--secret-id', () => {
   let secrets: SecretsManagerEndpoint;
   const env = () => ({
@@ -274,14 +288,28 @@ describe('--secret-id', () => {
   });
   afterAll(() => secrets?.close());
 
-  it('reads the current token from Secrets Manager', async () => {
+  /** The environment without a region anywhere: no AWS_REGION, no AWS config file. */
+  const regionless = () => {
+    const { AWS_REGION: _unset, ...rest } = env();
+    const nowhere = join(ROOT, 'no-such-aws-config');
+    return { ...rest, AWS_CONFIG_FILE: nowhere, AWS_SHARED_CREDENTIALS_FILE: nowhere };
+  };
+
+  it('reads the current token from Secrets Manager, in the region --region names', async () => {
     secrets.setCurrent(JSON.stringify({ token: TOKEN }));
-    const run = await runScript(['--url', BASE, '--secret-id', 'admission-webhooks/prod/token'], env());
+    const run = await runScript(['--url', BASE, '--secret-id', 'admission-webhooks/prod/token', '--region', 'eu-west-1'], regionless());
     expect(run.code, run.stderr).toBe(0);
     const { mutate, validate } = schemaCheck(parseStream(run.stdout));
     expect(mutate.clientConfig.url).toBe(`${BASE}/mutate/${TOKEN}`);
     expect(validate.clientConfig.url).toBe(`${BASE}/validate/${TOKEN}`);
     expect(secrets.requests.at(-1)).toMatchObject({ secretId: 'admission-webhooks/prod/token', versionStage: 'AWSCURRENT' });
+  }, 40_000);
+
+  it('names --region when no region is set anywhere, with exit 2', async () => {
+    const missing = await runScript(['--url', BASE, '--secret-id', 'admission-webhooks/prod/token'], regionless());
+    expect(missing.code).toBe(2);
+    expect(missing.stdout).toBe('');
+    expect(missing.stderr).toContain('webhook-config: the AWS region is missing: give --region <region> (or set AWS_REGION)');
   }, 40_000);
 
   it('names the cluster of a fleet secret, and exits with 2 without one', async () => {

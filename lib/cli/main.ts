@@ -1,11 +1,13 @@
 /**
  * `admission-webhooks review`: reads manifests, reviews every object with the
- * webhook handlers and reports. Exit status: 0 all allowed, 1 something
- * denied, 2 unreadable input, a bad command line or invalid configuration.
+ * webhook handlers and reports, all problems of one run together. Exit status:
+ * 2 if any input could not be read or reviewed (everything else is still
+ * reviewed and reported), a bad command line or invalid configuration (nothing
+ * is reviewed); else 1 if something was denied; else 0.
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../policies/config';
-import { InputError, type Manifest, readManifests } from './manifests';
+import { type InputProblem, problemText, readManifests } from './manifests';
 import { USAGE, UsageError, parseCommand } from './options';
 import { jsonReport, textReport } from './report';
 import { ReviewError, type ReviewResult, createReviewer } from './review';
@@ -38,17 +40,28 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       throw new UsageError('no manifests given: use -f FILE|FOLDER, or pipe them to standard input');
     }
     const review = createReviewer(options.env, options.namespace);
-    const manifests: Manifest[] = readManifests(options.files, io.readStdin);
+    const { manifests, problems } = readManifests(options.files, io.readStdin);
     const results: ReviewResult[] = [];
-    for (const manifest of manifests) results.push(await review(manifest));
+    const reviewProblems: InputProblem[] = [];
+    for (const manifest of manifests) {
+      try {
+        results.push(await review(manifest));
+      } catch (error) {
+        if (!(error instanceof ReviewError)) throw error;
+        reviewProblems.push(error.problem);
+      }
+    }
+    const errors = [...problems, ...reviewProblems];
 
+    if (errors.length > 0) io.stderr(errors.map((problem) => `${PROGRAM}: ${problemText(problem)}\n`).join(''));
     const report = options.output === 'json' ? jsonReport : textReport;
-    io.stdout(report(results, { diff: options.diff }));
+    io.stdout(report(results, errors, { diff: options.diff }));
+    if (errors.length > 0) return EXIT_ERROR;
     return results.some((result) => result.verdict === 'denied') ? EXIT_DENIED : EXIT_ALLOWED;
   } catch (error) {
     if (error instanceof UsageError) {
       io.stderr(`${PROGRAM}: ${error.message}\nRun "${PROGRAM} --help" for usage.\n`);
-    } else if (error instanceof ConfigError || error instanceof InputError || error instanceof ReviewError) {
+    } else if (error instanceof ConfigError) {
       io.stderr(error.message.split('\n').map((line) => `${PROGRAM}: ${line}\n`).join(''));
     } else {
       io.stderr(`${PROGRAM}: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);

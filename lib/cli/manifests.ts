@@ -31,9 +31,29 @@ export interface Manifest {
   object: JsonObject;
 }
 
-/** Input that cannot be read or is not Kubernetes objects; the message names the file (and line). */
-export class InputError extends Error {
-  override name = 'InputError';
+/**
+ * Input that cannot be read or is not Kubernetes objects: a file, a document or a list item.
+ * The review goes on without it and reports it; the command then exits 2.
+ */
+export interface InputProblem {
+  /** File path as given, or `<stdin>`. */
+  source: string;
+  /** 1-based line (and column, for YAML syntax errors), where known. */
+  line?: number;
+  column?: number;
+  reason: string;
+}
+
+/** `file:line:col: reason`, the form compilers and editors understand. */
+export function problemText(problem: InputProblem): string {
+  const where = [problem.source, problem.line, problem.column].filter((part) => part !== undefined).join(':');
+  return `${where}: ${problem.reason}`;
+}
+
+/** What a set of inputs holds: every object that could be read, and every problem found. */
+export interface ManifestInput {
+  manifests: Manifest[];
+  problems: InputProblem[];
 }
 
 export const STDIN = '-';
@@ -60,12 +80,12 @@ function filesBelow(folder: string): string[] {
     });
 }
 
-function read(path: string): string {
+function read(path: string): string | InputProblem {
   try {
     return readFileSync(path, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new InputError(`${path}: ${code === 'ENOENT' ? 'no such file or folder' : (error as Error).message}`);
+    return { source: path, reason: code === 'ENOENT' ? 'no such file or folder' : (error as Error).message };
   }
 }
 
@@ -77,87 +97,86 @@ function isFolder(path: string): boolean {
   }
 }
 
-/** Objects of one document: the document itself, or the items of a List. */
-function objectsOf(document: Document, source: string, lines: LineCounter): Manifest[] {
+/** Objects of one document that parsed: the document itself, or the items of a List. */
+function objectsOf(document: Document, source: string, lines: LineCounter): ManifestInput {
   const lineOf = (node: { range?: readonly number[] | null } | null | undefined) => lines.linePos(node?.range?.[0] ?? 0).line;
   const start = lineOf(document.contents);
-  const where = `${source}:${start}`;
+  const problem = (line: number, reason: string): ManifestInput => ({ manifests: [], problems: [{ source, line, reason }] });
   let value: unknown;
   try {
     value = document.toJS();
   } catch (error) {
-    throw new InputError(`${where}: ${(error as Error).message}`); // e.g. too many aliases
+    return problem(start, (error as Error).message); // e.g. too many aliases
   }
-  if (value === null || value === undefined) return [];
-  if (!isObject(value)) throw new InputError(`${where}: the document is not a Kubernetes object (a mapping)`);
+  if (value === null || value === undefined) return { manifests: [], problems: [] };
+  if (!isObject(value)) return problem(start, 'the document is not a Kubernetes object (a mapping)');
   if (typeof value.kind === 'string' && value.kind.endsWith('List') && Array.isArray(value.items)) {
     const items = document.get('items', true);
-    return value.items.flatMap((item, index) => {
-      const node = isSeq(items) ? items.items[index] : undefined;
-      return [checked({ source, line: lineOf(isNode(node) ? node : document.contents), object: item })];
-    });
+    return merged(
+      value.items.map((item, index) => {
+        const node = isSeq(items) ? items.items[index] : undefined;
+        const line = lineOf(isNode(node) ? node : document.contents);
+        return isObject(item) ? checked(source, line, item) : problem(line, 'the list item is not a Kubernetes object (a mapping)');
+      }),
+    );
   }
-  return [checked({ source, line: start, object: value })];
+  return checked(source, start, value);
 }
 
-function checked(manifest: { source: string; line: number; object: unknown }): Manifest {
-  const { source, line, object } = manifest;
-  if (!isObject(object)) throw new InputError(`${source}:${line}: the list item is not a Kubernetes object (a mapping)`);
+function checked(source: string, line: number, object: JsonObject): ManifestInput {
   if (typeof object.apiVersion !== 'string' || object.apiVersion === '' || typeof object.kind !== 'string' || object.kind === '') {
-    throw new InputError(`${source}:${line}: the object has no apiVersion or kind`);
+    return { manifests: [], problems: [{ source, line, reason: 'the object has no apiVersion or kind' }] };
   }
-  return { source, line, object };
+  return { manifests: [{ source, line, object }], problems: [] };
 }
 
-/** Parses the text of one file (YAML or JSON); a syntax error names the file, line and column. */
-export function parseManifests(text: string, source: string): Manifest[] {
+function merged(inputs: readonly ManifestInput[]): ManifestInput {
+  return { manifests: inputs.flatMap((input) => input.manifests), problems: inputs.flatMap((input) => input.problems) };
+}
+
+/**
+ * Parses the text of one file (YAML or JSON). Each document stands alone: one with a syntax
+ * error is reported (file, line and column of its first error) and the others are still read.
+ */
+export function parseManifests(text: string, source: string): ManifestInput {
   const lines = new LineCounter();
   const documents = parseAllDocuments(text, { ...YAML_OPTIONS, lineCounter: lines });
-  for (const document of documents) {
-    const [error] = document.errors;
-    if (error) {
+  return merged(
+    documents.map((document): ManifestInput => {
+      const [error] = document.errors;
+      if (!error) return objectsOf(document, source, lines);
       const position = error.linePos?.[0];
-      const where = position ? `${source}:${position.line}:${position.col}` : source;
       // The library's message repeats the position and quotes the line; keep the reason.
       const reason = (error.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
-      throw new InputError(`${where}: ${reason}`);
-    }
-  }
-  return documents.flatMap((document) => objectsOf(document, source, lines));
+      return { manifests: [], problems: [{ source, ...(position ? { line: position.line, column: position.col } : {}), reason }] };
+    }),
+  );
 }
 
 /**
  * Reads every path in order (`-` is standard input, read once); no paths
- * means standard input. A folder without manifest files is an error: the path
- * is probably wrong. Every unreadable file is reported, not only the first,
- * so one run lists all that a pipeline has to fix.
+ * means standard input. A folder without manifest files is a problem: the path
+ * is probably wrong. Whatever cannot be read is reported, and everything else
+ * is still read, so one run lists all that a pipeline has to fix.
  */
-export function readManifests(paths: readonly string[], readStdin: () => string): Manifest[] {
+export function readManifests(paths: readonly string[], readStdin: () => string): ManifestInput {
   const sources = paths.length === 0 ? [STDIN] : paths;
-  const problems: string[] = [];
-  const attempt = (load: () => Manifest[]): Manifest[] => {
-    try {
-      return load();
-    } catch (error) {
-      if (!(error instanceof InputError)) throw error;
-      problems.push(error.message);
-      return [];
-    }
+  const fromFile = (path: string): ManifestInput => {
+    const text = read(path);
+    return typeof text === 'string' ? parseManifests(text, path) : { manifests: [], problems: [text] };
   };
   let stdinRead = false;
-  const manifests = sources.flatMap((path) => {
-    if (path === STDIN) {
-      if (stdinRead) return [];
-      stdinRead = true;
-      return attempt(() => parseManifests(readStdin(), STDIN_NAME));
-    }
-    if (!isFolder(path)) return attempt(() => parseManifests(read(path), path));
-    const files = filesBelow(path);
-    if (files.length === 0) return attempt(() => {
-      throw new InputError(`${path}: the folder has no .yaml, .yml or .json files`);
-    });
-    return files.flatMap((file) => attempt(() => parseManifests(read(file), file)));
-  });
-  if (problems.length > 0) throw new InputError(problems.join('\n'));
-  return manifests;
+  return merged(
+    sources.map((path): ManifestInput => {
+      if (path === STDIN) {
+        if (stdinRead) return { manifests: [], problems: [] };
+        stdinRead = true;
+        return parseManifests(readStdin(), STDIN_NAME);
+      }
+      if (!isFolder(path)) return fromFile(path);
+      const files = filesBelow(path);
+      if (files.length === 0) return { manifests: [], problems: [{ source: path, reason: 'the folder has no .yaml, .yml or .json files' }] };
+      return merged(files.map(fromFile));
+    }),
+  );
 }

@@ -1,10 +1,13 @@
 /**
- * Formats review results: text for people, one JSON document for machines.
+ * Formats review results and input problems: text for people (the problems go
+ * to standard error, one line each, and are counted here), one JSON document
+ * for machines (with the problems in `errors`).
  * Changed objects are shown as YAML or, with `diff`, as a unified diff of the
  * object's YAML before and after `mutate`.
  */
 import { FILE_HEADERS_ONLY, createTwoFilesPatch } from 'diff';
 import { stringify } from 'yaml';
+import { type InputProblem, problemText } from './manifests';
 import type { ReviewResult } from './review';
 
 export interface ReportOptions {
@@ -18,9 +21,11 @@ export interface Summary {
   skipped: number;
   /** Objects `mutate` changed. */
   mutated: number;
+  /** Files, documents or objects that could not be read or reviewed. */
+  errors: number;
 }
 
-export function summarize(results: readonly ReviewResult[]): Summary {
+export function summarize(results: readonly ReviewResult[], errors: readonly InputProblem[]): Summary {
   const count = (verdict: ReviewResult['verdict']) => results.filter((result) => result.verdict === verdict).length;
   return {
     objects: results.length,
@@ -28,6 +33,7 @@ export function summarize(results: readonly ReviewResult[]): Summary {
     denied: count('denied'),
     skipped: count('skipped'),
     mutated: results.filter((result) => result.patch.length > 0).length,
+    errors: errors.length,
   };
 }
 
@@ -75,17 +81,22 @@ function textOf(result: ReviewResult, options: ReportOptions): string {
   return lines.join('\n');
 }
 
-export function textReport(results: readonly ReviewResult[], options: ReportOptions): string {
-  const { objects, allowed, denied, skipped, mutated } = summarize(results);
-  const summary = `${objects} object${objects === 1 ? '' : 's'}: ${allowed} allowed, ${denied} denied, ${skipped} skipped; ${mutated} changed by mutate`;
+const plural = (count: number, noun: string) => `${count} ${noun}${count === 1 ? '' : 's'}`;
+
+export function textReport(results: readonly ReviewResult[], errors: readonly InputProblem[], options: ReportOptions): string {
+  const { objects, allowed, denied, skipped, mutated } = summarize(results, errors);
+  const unreadable = errors.length === 0 ? '' : `; ${plural(errors.length, 'error')} (on standard error), not reviewed`;
+  const summary = `${plural(objects, 'object')}: ${allowed} allowed, ${denied} denied, ${skipped} skipped; ${mutated} changed by mutate${unreadable}`;
   return [...results.map((result) => textOf(result, options)), summary].join('\n\n') + '\n';
 }
 
-export function jsonReport(results: readonly ReviewResult[], options: ReportOptions): string {
-  const summary = summarize(results);
+export function jsonReport(results: readonly ReviewResult[], errors: readonly InputProblem[], options: ReportOptions): string {
+  const summary = summarize(results, errors);
   const report = {
-    allowed: summary.denied === 0,
+    /** True only when every object was read and none was denied (exit status 0). */
+    allowed: summary.denied === 0 && summary.errors === 0,
     summary,
+    errors: errors.map((problem) => ({ ...problem, message: problemText(problem) })),
     results: results.map((result) => ({
       source: result.source,
       line: result.line,

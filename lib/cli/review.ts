@@ -14,7 +14,7 @@ import { podSpecPath } from '../policies/pod-spec';
 import { mutatePod } from '../policies/mutate';
 import { validateImages } from '../policies/validate';
 import { configuredHandler } from '../setup';
-import type { Manifest } from './manifests';
+import { type InputProblem, type Manifest, problemText } from './manifests';
 
 /** `skipped`: not a workload the webhooks look at, allowed untouched. */
 export type Verdict = 'allowed' | 'denied' | 'skipped';
@@ -40,9 +40,15 @@ export interface ReviewResult {
   mutated: JsonObject;
 }
 
-/** A handler answered with something other than an AdmissionReview (its Status message is kept). */
+/**
+ * A handler answered with something other than an AdmissionReview (its Status message is kept):
+ * the object is reported as a problem of its manifest, and the others are still reviewed.
+ */
 export class ReviewError extends Error {
   override name = 'ReviewError';
+  constructor(readonly problem: InputProblem) {
+    super(problemText(problem));
+  }
 }
 
 type Handler = (event: GatewayEvent) => Promise<GatewayResult>;
@@ -54,12 +60,11 @@ function responseOf(webhook: string, result: GatewayResult, manifest: Manifest):
   const parsed: unknown = JSON.parse(body);
   if (result.statusCode !== 200) {
     const message = field(parsed, 'message');
-    throw new ReviewError(
-      `${manifest.source}:${manifest.line}: ${webhook} answered ${result.statusCode}: ${typeof message === 'string' ? message : body}`,
-    );
+    const reason = `${webhook} answered ${result.statusCode}: ${typeof message === 'string' ? message : body}`;
+    throw new ReviewError({ source: manifest.source, line: manifest.line, reason });
   }
   const response = field(parsed, 'response');
-  if (!isObject(response)) throw new ReviewError(`${manifest.source}:${manifest.line}: ${webhook} answered without a response`);
+  if (!isObject(response)) throw new ReviewError({ source: manifest.source, line: manifest.line, reason: `${webhook} answered without a response` });
   return response as unknown as AdmissionResponse;
 }
 

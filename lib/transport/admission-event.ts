@@ -145,9 +145,15 @@ const CALLER_IP = '203.0.113.10';
 /** The User-Agent of the API server's webhook client. */
 const API_SERVER_USER_AGENT = 'kube-apiserver-admission';
 
-/** `27/Nov/2025:09:00:00 +0000`, API Gateway's request time format. */
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'] as const;
+
+/**
+ * `27/Nov/2025:09:00:00 +0000`, API Gateway's request time format. The month comes from a table,
+ * not `toLocaleString`: Intl formatting took over a millisecond per event, a fifth of the review
+ * command's time for a folder of manifests.
+ */
 function gatewayTime(time: Date): string {
-  const month = time.toLocaleString('en-US', { month: 'short', timeZone: 'UTC' });
+  const month = MONTHS[time.getUTCMonth()];
   const pad = (n: number) => String(n).padStart(2, '0');
   return `${pad(time.getUTCDate())}/${month}/${time.getUTCFullYear()}:${pad(time.getUTCHours())}:${pad(time.getUTCMinutes())}:${pad(time.getUTCSeconds())} +0000`;
 }
