@@ -488,7 +488,7 @@ describe('IMAGE_MIRRORS', () => {
     if (!kind || !build) throw new Error('no Deployment builder');
     const object = build({ containers: [{ name: 'web', image: 'nginx:1.27' }] });
     expect(denialOf(validate(podRequest(object, { kind }), { IMAGE_MIRRORS: 'docker.io=registry.example.com:443/hub' }))).toBe(
-      `${SENTENCE}: container "web" uses "nginx:1.27" (mirrored to registry.example.com:443/hub/library/nginx:1.27; ` +
+      `${SENTENCE}: container "web" uses "nginx:1.27" (mirrored to registry.example.com:443/hub/library/nginx:1.27, and ` +
         'registry.example.com:443 is not registry.example.com: the port is part of the registry name)',
     );
   });

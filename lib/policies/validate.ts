@@ -68,7 +68,8 @@ function findingFor(who: string, image: unknown, config: Config, mirrored: boole
   const problem = firstProblem(mirror?.reference ?? parsed.reference, config);
   if (!problem) return undefined;
   const details = [problem.rule === 'registry' && mirror ? `mirrored to ${mirror.image}` : undefined, problem.detail];
-  const detail = details.filter((text) => text !== undefined).join('; ');
+  // ", and": "; " separates the images in the message.
+  const detail = details.filter((text) => text !== undefined).join(', and ');
   return { rule: problem.rule, part: detail === '' ? uses : `${uses} (${detail})` };
 }
 
