@@ -163,3 +163,24 @@ describe('the README section on the tutorial Pod', () => {
     expect(listed.sort()).toEqual(eventFiles);
   });
 });
+
+describe('the README sections on registry mirrors and tag rules', () => {
+  const readme = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8');
+  const section = (heading: string) => {
+    const start = readme.indexOf(heading);
+    expect(start).toBeGreaterThan(-1);
+    return readme.slice(start, readme.indexOf('\n### ', start + 1));
+  };
+
+  it('shows the image rewrites the saved mirror event produces', () => {
+    const shown = JSON.parse(/```json\n([\s\S]*?)```/.exec(section('### Registry mirrors: an ECR pull-through cache'))?.[1] ?? 'null');
+    const patch = readJson('mutate-image-mirrors.expected.json').body.response.patch as Array<{ path: string }>;
+    expect(shown).toEqual(patch.filter((operation) => /\/image(\/reference)?$/.test(operation.path)));
+    expect(shown.length).toBe(3);
+  });
+
+  it('shows the message the saved tag event produces', () => {
+    const shown = /```text\n([\s\S]*?)```/.exec(section('### Tag and digest rules'))?.[1]?.trim();
+    expect(shown).toBe(readJson('validate-disallowed-tag.expected.json').body.response.status.message);
+  });
+});
