@@ -42,7 +42,7 @@ describe('mirroredImage', () => {
     // IPv6 hosts.
     [`[::1]:5000/a/b:1@sha256:${SHA256}`, ['[::1]:5000=[fd00::1]:443/cache'], `[fd00::1]:443/cache/a/b:1@sha256:${SHA256}`],
     ['[::1]/x', ['[::1]:5000=registry.example.com'], undefined],
-    ['quay.io/team/x', ['quay.io=[::1]:5000'], '[::1]:5000/team/x'],
+    ['public.example.org/team/x', ['public.example.org=[::1]:5000'], '[::1]:5000/team/x'],
     // Look-alike hosts are other registries.
     ['registry.example.com.evil.io/x', ['registry.example.com=mirror.example.com'], undefined],
     ['docker.io/registry.example.com/x', ['registry.example.com=mirror.example.com'], undefined],
@@ -87,8 +87,8 @@ describe('mirroredImage', () => {
     expect(parseImageReference(long).ok).toBe(true);
     expect(mirroredImage(long, rules('registry.example.com=mirror.example.com/a/much/longer/prefix'))).toBeUndefined();
     // A one-segment path into a bare docker.io would be read as docker.io/library/<path>: a different repository.
-    expect(mirroredImage('quay.io/org/app', rules('quay.io/org=docker.io'))).toBeUndefined();
-    expect(mirroredImage('quay.io/org/team/app', rules('quay.io/org=docker.io'))).toBe('docker.io/team/app');
+    expect(mirroredImage('public.example.org/org/app', rules('public.example.org/org=docker.io'))).toBeUndefined();
+    expect(mirroredImage('public.example.org/org/team/app', rules('public.example.org/org=docker.io'))).toBe('docker.io/team/app');
     // The source itself with nothing after it, into a target without a prefix: no repository at all.
     expect(mirroredImage('registry.example.com/team', rules('registry.example.com/team=mirror.example.com'))).toBeUndefined();
   });
@@ -96,7 +96,7 @@ describe('mirroredImage', () => {
 
 describe('mirrorOf', () => {
   it('gives the rewritten reference, the image as written and the rule that applied', () => {
-    const mirrors = rules('ghcr.io=mirror.example.com/github', `docker.io=${ECR}/docker-hub`);
+    const mirrors = rules('code.example.org=mirror.example.com/github', `docker.io=${ECR}/docker-hub`);
     const parsed = parseImageReference('nginx:1.27');
     if (!parsed.ok) throw new Error(parsed.reason);
     expect(mirrorOf(parsed.reference, mirrors)).toEqual({
@@ -109,9 +109,9 @@ describe('mirrorOf', () => {
 
 describe('parseMirrorRules', () => {
   it('parses each side as an allow-list entry: lower-case host, optional port, path prefix, index.docker.io as docker.io', () => {
-    expect(rules('Index.Docker.IO=Mirror.example.com:5000/hub/', 'ghcr.io/org=[::1]:5000')).toEqual([
+    expect(rules('Index.Docker.IO=Mirror.example.com:5000/hub/', 'code.example.org/org=[::1]:5000')).toEqual([
       { source: { host: 'docker.io', pathPrefix: '' }, target: { host: 'mirror.example.com:5000', pathPrefix: 'hub' } },
-      { source: { host: 'ghcr.io', pathPrefix: 'org' }, target: { host: '[::1]:5000', pathPrefix: '' } },
+      { source: { host: 'code.example.org', pathPrefix: 'org' }, target: { host: '[::1]:5000', pathPrefix: '' } },
     ]);
     expect(rules()).toEqual([]);
   });
@@ -129,7 +129,7 @@ describe('parseMirrorRules', () => {
     [['registry.example.com/team=registry.example.com/team/cache'], /overlaps the source "registry.example.com\/team"/],
     [['registry.example.com/team=registry.example.com'], /target "registry.example.com", which overlaps the source "registry.example.com\/team"/],
     [['docker.io=mirror.example.com', 'mirror.example.com/x=registry.example.com'], /target "mirror.example.com", which overlaps the source "mirror.example.com\/x"/],
-    [['quay.io=[::1]:5000/q', '[::1]:5000=registry.example.com'], /target "\[::1\]:5000\/q", which overlaps the source "\[::1\]:5000"/],
+    [['public.example.org=[::1]:5000/q', '[::1]:5000=registry.example.com'], /target "\[::1\]:5000\/q", which overlaps the source "\[::1\]:5000"/],
     [['docker.io=a.example.com', 'docker.io=b.example.com'], /source "docker.io" twice/],
   ])('refuses %j', (entries, message) => {
     expect(() => parseMirrorRules(entries)).toThrow(message);

@@ -300,7 +300,7 @@ describe('IMAGE_PULL_POLICY_MODE=enforce', () => {
 describe('IMAGE_MIRRORS', () => {
   const ECR = '111122223333.dkr.ecr.eu-west-1.amazonaws.com';
   const SHA256 = 'ab'.repeat(32);
-  const mirrors = { IMAGE_MIRRORS: `docker.io=${ECR}/docker-hub,quay.io=${ECR}/quay`, IMAGE_PULL_SECRETS: '', DEFAULT_IMAGE_PULL_POLICY: '' };
+  const mirrors = { IMAGE_MIRRORS: `docker.io=${ECR}/docker-hub,public.example.org=${ECR}/public`, IMAGE_PULL_SECRETS: '', DEFAULT_IMAGE_PULL_POLICY: '' };
   const imagesOf = (object: Record<string, unknown>) => {
     const spec = object.spec as Record<string, Array<Record<string, any>>>;
     return {
@@ -317,33 +317,33 @@ describe('IMAGE_MIRRORS', () => {
         containers: [
           { name: 'web', image: 'nginx:1.27' },
           { name: 'ours', image: 'registry.example.com/team/app:1' },
-          { name: 'pinned', image: `quay.io/team/tool:2@sha256:${SHA256}` },
+          { name: 'pinned', image: `public.example.org/team/tool:2@sha256:${SHA256}` },
         ],
         initContainers: [{ name: 'setup', image: 'busybox' }],
         ephemeralContainers: [{ name: 'debug', image: `busybox@sha256:${SHA256}` }],
         volumes: [
-          { name: 'model', image: { reference: 'quay.io/models/m:v1' } },
+          { name: 'model', image: { reference: 'public.example.org/models/m:v1' } },
           { name: 'cache', emptyDir: {} },
         ],
       }),
     );
     expect(patchFor(request, mirrors)).toEqual([
       { op: 'add', path: '/spec/containers/0/image', value: `${ECR}/docker-hub/library/nginx:1.27` },
-      { op: 'add', path: '/spec/containers/2/image', value: `${ECR}/quay/team/tool:2@sha256:${SHA256}` },
+      { op: 'add', path: '/spec/containers/2/image', value: `${ECR}/public/team/tool:2@sha256:${SHA256}` },
       { op: 'add', path: '/spec/initContainers/0/image', value: `${ECR}/docker-hub/library/busybox` },
       { op: 'add', path: '/spec/ephemeralContainers/0/image', value: `${ECR}/docker-hub/library/busybox@sha256:${SHA256}` },
-      { op: 'add', path: '/spec/volumes/0/image/reference', value: `${ECR}/quay/models/m:v1` },
+      { op: 'add', path: '/spec/volumes/0/image/reference', value: `${ECR}/public/models/m:v1` },
     ]);
     expect(imagesOf(mutated(request, mirrors))).toEqual({
-      containers: [`${ECR}/docker-hub/library/nginx:1.27`, 'registry.example.com/team/app:1', `${ECR}/quay/team/tool:2@sha256:${SHA256}`],
+      containers: [`${ECR}/docker-hub/library/nginx:1.27`, 'registry.example.com/team/app:1', `${ECR}/public/team/tool:2@sha256:${SHA256}`],
       initContainers: [`${ECR}/docker-hub/library/busybox`],
       ephemeralContainers: [`${ECR}/docker-hub/library/busybox@sha256:${SHA256}`],
-      volumes: [`${ECR}/quay/models/m:v1`, undefined],
+      volumes: [`${ECR}/public/models/m:v1`, undefined],
     });
   });
 
   it('is idempotent: a second pass over the mirrored Pod changes nothing', () => {
-    const request = podRequest(pod({ containers: [{ name: 'web', image: 'nginx:1.27' }], volumes: [{ name: 'm', image: { reference: 'quay.io/m:1' } }] }));
+    const request = podRequest(pod({ containers: [{ name: 'web', image: 'nginx:1.27' }], volumes: [{ name: 'm', image: { reference: 'public.example.org/m:1' } }] }));
     const env = { ...mirrors, IMAGE_PULL_SECRETS: 'registry-credentials', DEFAULT_IMAGE_PULL_POLICY: 'Always' };
     const once = mutated(request, env);
     expect(patchFor({ ...request, object: once }, env)).toEqual([]);

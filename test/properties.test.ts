@@ -314,7 +314,7 @@ describe('parseImageReference on arbitrary strings', () => {
 // Registry mirrors
 
 /** Sources are drawn mostly from these, targets mostly from the others; some hosts are both. */
-const SOURCE_HOSTS = ['docker.io', 'quay.io', 'registry.example.com', 'registry.example.com:5000', '[::1]:5000'];
+const SOURCE_HOSTS = ['docker.io', 'public.example.org', 'registry.example.com', 'registry.example.com:5000', '[::1]:5000'];
 const TARGET_HOSTS = ['mirror.example.com', 'mirror.example.com:8443', 'localhost:5000', '[fd00::1]:443', 'registry.example.com'];
 const MIRROR_HOSTS = [...new Set([...SOURCE_HOSTS, ...TARGET_HOSTS])];
 const MIRROR_PREFIXES = ['', 'team', 'team/sub', 'library', 'cache', 'docker-hub/x'];
@@ -440,7 +440,7 @@ describe('validate of a controller and of the Pods its template makes, after mut
           'registry.example.com',
           'mirror.example.com,registry.example.com:5000/team',
           'mirror.example.com:8443/team,[::1]:5000',
-          'docker.io,quay.io',
+          'docker.io,public.example.org',
           // Every host but the public ones: allowed exactly when everything public is mirrored.
           TARGET_HOSTS.join(','),
           TARGET_HOSTS.join(','),

@@ -406,7 +406,7 @@ describe('DISALLOWED_TAGS and REQUIRE_DIGEST', () => {
     const request = podRequest(
       pod({
         containers: [
-          { name: 'web', image: 'quay.io/x/web:latest' },
+          { name: 'web', image: 'public.example.org/x/web:latest' },
           { name: 'app', image: 'registry.example.com/team/app:latest' },
         ],
         initContainers: [{ name: 'setup', image: 'busybox' }],
@@ -414,7 +414,7 @@ describe('DISALLOWED_TAGS and REQUIRE_DIGEST', () => {
       }),
     );
     expect(denialOf(validate(request, { DISALLOWED_TAGS: 'latest' }))).toBe(
-      `${SENTENCE}: container "web" uses "quay.io/x/web:latest"; container "app" uses "registry.example.com/team/app:latest" (tag "latest" is not allowed); ` +
+      `${SENTENCE}: container "web" uses "public.example.org/x/web:latest"; container "app" uses "registry.example.com/team/app:latest" (tag "latest" is not allowed); ` +
         'init container "setup" uses "busybox"; image volume "model" uses "registry.example.com/model" (no tag means "latest", which is not allowed)',
     );
   });

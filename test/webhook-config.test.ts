@@ -161,18 +161,20 @@ describe('npm run webhook-config -- --url … --token …', () => {
 });
 
 describe('options', () => {
+  const EPHEMERAL_CONTAINERS_UPDATE = {
+    apiGroups: [''],
+    apiVersions: ['v1'],
+    resources: ['pods/ephemeralcontainers'],
+    operations: ['UPDATE'],
+    scope: 'Namespaced',
+  };
+
   it('in enforce mode, sends mutate pods/ephemeralcontainers updates too and fails closed', () => {
     const { mutate } = schemaCheck(
       parseStream(renderWebhookConfigurations({ url: BASE, token: TOKEN, imagePullPolicyMode: 'enforce' })),
     );
     expect(mutate.failurePolicy).toBe('Fail');
-    expect(mutate.rules).toContainEqual({
-      apiGroups: [''],
-      apiVersions: ['v1'],
-      resources: ['pods/ephemeralcontainers'],
-      operations: ['UPDATE'],
-      scope: 'Namespaced',
-    });
+    expect(mutate.rules).toContainEqual(EPHEMERAL_CONTAINERS_UPDATE);
   });
 
   it('with --image-mirrors, sends mutate pods/ephemeralcontainers updates too and fails closed, saying why', async () => {
@@ -180,18 +182,12 @@ describe('options', () => {
     const { mutate, validate } = schemaCheck(parseStream(output));
     expect(mutate.failurePolicy).toBe('Fail');
     expect(validate.failurePolicy).toBe('Fail');
-    expect(mutate.rules).toContainEqual({
-      apiGroups: [''],
-      apiVersions: ['v1'],
-      resources: ['pods/ephemeralcontainers'],
-      operations: ['UPDATE'],
-      scope: 'Namespaced',
-    });
+    expect(mutate.rules).toContainEqual(EPHEMERAL_CONTAINERS_UPDATE);
     expect(output).toMatch(/# failurePolicy Fail: with IMAGE_MIRRORS, mutate sends images through the mirrors/);
     expect(output).not.toMatch(/failurePolicy Ignore/);
 
     // With enforce as well, both reasons are given; an empty value is no mirrors at all.
-    const both = renderWebhookConfigurations({ url: BASE, token: TOKEN, imagePullPolicyMode: 'enforce', imageMirrors: 'quay.io=mirror.example.com/quay' });
+    const both = renderWebhookConfigurations({ url: BASE, token: TOKEN, imagePullPolicyMode: 'enforce', imageMirrors: 'public.example.org=mirror.example.com/quay' });
     expect(both).toMatch(/# failurePolicy Fail: in "enforce" mode[\s\S]*# failurePolicy Fail: with IMAGE_MIRRORS/);
     const none = schemaCheck(parseStream(renderWebhookConfigurations({ url: BASE, token: TOKEN, imageMirrors: ' ' })));
     expect(none.mutate.failurePolicy).toBe('Ignore');
