@@ -9,14 +9,16 @@
  * `--secret-id` reads the token from Secrets Manager (AWSCURRENT) with the same
  * SDK client the functions use, in `--region` (else `AWS_REGION`, else the AWS profile's region);
  * a fleet secret (`{"tokens": {...}}`) needs `--cluster <name>`. `--help` prints the usage. `--ca-bundle <pem file>` adds a caBundle, for an endpoint whose certificate
- * is not publicly trusted (a private CA, or a local test server). Bad input exits with 2 and a
+ * is not publicly trusted (a private CA, or a local test server). `--image-pull-policy-mode` and
+ * `--image-mirrors` take the deployment's IMAGE_PULL_POLICY_MODE and IMAGE_MIRRORS: either makes
+ * mutate fail closed and also receive `pods/ephemeralcontainers`. Bad input exits with 2 and a
  * message on stderr; a failed Secrets Manager read exits with 1.
  */
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Document, isMap, isScalar, type Scalar } from 'yaml';
-import { DEFAULTS, DNS_LABEL, DNS_SUBDOMAIN } from '../lib/policies/config';
+import { DEFAULTS, DNS_LABEL, DNS_SUBDOMAIN, loadConfig } from '../lib/policies/config';
 import { parseTokenSecret } from '../lib/auth/caller-auth';
 import { secretsManagerFetcher } from '../lib/auth/secrets-manager';
 
@@ -34,6 +36,11 @@ export interface WebhookConfigOptions {
   exemptNamespaces?: readonly string[];
   /** The deployment's IMAGE_PULL_POLICY_MODE: `enforce` also sends `pods/ephemeralcontainers` to mutate. */
   imagePullPolicyMode?: PullPolicyMode;
+  /**
+   * The deployment's IMAGE_MIRRORS: with rules, mutate also gets `pods/ephemeralcontainers` and
+   * fails closed (an image that skipped the rewrite would bypass the mirror).
+   */
+  imageMirrors?: string;
   /** metadata.name of both configurations. */
   name?: string;
   timeoutSeconds?: number;
@@ -119,6 +126,7 @@ export function webhookConfigurations(options: WebhookConfigOptions) {
   const mode = options.imagePullPolicyMode ?? (DEFAULTS.IMAGE_PULL_POLICY_MODE as PullPolicyMode);
   if (mode !== 'default' && mode !== 'enforce') throw new UsageError(`--image-pull-policy-mode must be default or enforce, got "${mode}"`);
   const exempt = checkNamespaces(options.exemptNamespaces ?? DEFAULTS.EXEMPT_NAMESPACES.split(','));
+  const mirrors = hasMirrors(options.imageMirrors);
 
   const common = {
     admissionReviewVersions: ['v1'],
@@ -130,7 +138,7 @@ export function webhookConfigurations(options: WebhookConfigOptions) {
 
   const mutateRules = [
     { apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], operations: ['CREATE'], scope: 'Namespaced' },
-    ...(mode === 'enforce'
+    ...(mode === 'enforce' || mirrors
       ? [{ apiGroups: [''], apiVersions: ['v1'], resources: ['pods/ephemeralcontainers'], operations: ['UPDATE'], scope: 'Namespaced' }]
       : []),
   ];
@@ -144,7 +152,7 @@ export function webhookConfigurations(options: WebhookConfigOptions) {
         name: `mutate.${suffix}`,
         clientConfig: { url: `${base}/mutate/${token}`, ...caBundle },
         rules: mutateRules,
-        failurePolicy: mode === 'enforce' ? 'Fail' : 'Ignore',
+        failurePolicy: mode === 'enforce' || mirrors ? 'Fail' : 'Ignore',
         reinvocationPolicy: 'IfNeeded',
         ...common,
       },
@@ -164,7 +172,17 @@ export function webhookConfigurations(options: WebhookConfigOptions) {
       },
     ],
   };
-  return { mutating, validating, mode };
+  return { mutating, validating, mode, mirrors };
+}
+
+/** Whether IMAGE_MIRRORS has rules, checked as the functions check it (a bad value is a usage error). */
+function hasMirrors(value: string | undefined): boolean {
+  if (value === undefined) return false;
+  try {
+    return loadConfig({ IMAGE_MIRRORS: value }).imageMirrors.length > 0;
+  } catch (error) {
+    throw new UsageError(`--image-mirrors: ${(error as Error).message}`);
+  }
 }
 
 const MUTATE_FAILURE_POLICY = {
@@ -181,6 +199,13 @@ const MUTATE_FAILURE_POLICY = {
   ],
 };
 
+const MIRRORS_FAILURE_POLICY = [
+  ' failurePolicy Fail: with IMAGE_MIRRORS, mutate sends images through the mirrors. Failing open',
+  ' would create Pods with the images as written: pulled past the mirror (Docker Hub rate limits,',
+  ' no scanning) where validate allows their registry, or denied by validate without a word about',
+  ' the mirror. pods/ephemeralcontainers is sent too, so `kubectl debug` images are mirrored.',
+];
+
 const VALIDATE_FAILURE_POLICY = [
   ' failurePolicy Fail: the registry allow-list is a security control and must not fail open;',
   ' while the webhook is unreachable, matching creates and updates are rejected (kube-system',
@@ -196,7 +221,7 @@ function commentKey(doc: Document, path: (string | number)[], key: string, lines
 
 /** Both configurations as a YAML stream with the reasons for each failurePolicy. */
 export function renderWebhookConfigurations(options: WebhookConfigOptions): string {
-  const { mutating, validating, mode } = webhookConfigurations(options);
+  const { mutating, validating, mode, mirrors } = webhookConfigurations(options);
   const trust =
     options.caBundlePem === undefined
       ? ['# No caBundle: the custom domain has a publicly trusted certificate.']
@@ -207,7 +232,8 @@ export function renderWebhookConfigurations(options: WebhookConfigOptions): stri
     ...trust,
   ].join('\n');
   const mutatingDoc = new Document(mutating);
-  commentKey(mutatingDoc, ['webhooks', 0], 'failurePolicy', MUTATE_FAILURE_POLICY[mode]);
+  const mutateReasons = mirrors ? [...(mode === 'enforce' ? MUTATE_FAILURE_POLICY.enforce : []), ...MIRRORS_FAILURE_POLICY] : MUTATE_FAILURE_POLICY[mode];
+  commentKey(mutatingDoc, ['webhooks', 0], 'failurePolicy', mutateReasons);
   const validatingDoc = new Document(validating);
   commentKey(validatingDoc, ['webhooks', 0], 'failurePolicy', VALIDATE_FAILURE_POLICY);
   return `${header}\n---\n${mutatingDoc.toString()}---\n${validatingDoc.toString()}`;
@@ -231,7 +257,8 @@ export function tokenFromSecret(secret: string, cluster: string | undefined): st
 }
 
 const USAGE = `usage: npm run webhook-config -- --url https://<domain> (--token <token> | --secret-id <id> [--region <region>] [--cluster <name>])
-         [--exempt-namespaces ns1,ns2] [--image-pull-policy-mode default|enforce] [--name <name>] [--timeout-seconds 5]
+         [--exempt-namespaces ns1,ns2] [--image-pull-policy-mode default|enforce] [--image-mirrors source=target,...]
+         [--name <name>] [--timeout-seconds 5]
          [--ca-bundle <pem file>]`;
 
 const HELP = `${USAGE}
@@ -278,6 +305,7 @@ export async function main(argv: readonly string[]): Promise<string> {
         cluster: { type: 'string' },
         'exempt-namespaces': { type: 'string' },
         'image-pull-policy-mode': { type: 'string' },
+        'image-mirrors': { type: 'string' },
         name: { type: 'string' },
         'timeout-seconds': { type: 'string' },
         'ca-bundle': { type: 'string' },
@@ -311,6 +339,7 @@ export async function main(argv: readonly string[]): Promise<string> {
       .map((entry) => entry.trim())
       .filter((entry) => entry !== ''),
     imagePullPolicyMode: values['image-pull-policy-mode'] as PullPolicyMode | undefined,
+    imageMirrors: values['image-mirrors'],
     name: values.name,
     timeoutSeconds: timeout === undefined ? undefined : /^\d+$/.test(timeout) ? Number(timeout) : Number.NaN,
     caBundlePem: values['ca-bundle'] === undefined ? undefined : readCaBundle(values['ca-bundle']),

@@ -449,6 +449,28 @@ describe('configuration', () => {
     expect(flagged.report.results[0].object.spec.containers[0].imagePullPolicy).toBe('Always');
   });
 
+  it('takes the mirror, tag and digest rules as flags: Pods rewritten, templates judged as mirrored', async () => {
+    const mirrors = ['--image-mirrors', 'docker.io=mirror.example.com/hub', '--allowed-registries', 'mirror.example.com'];
+    const { code, report } = await reviewJson(['-f', SIMPLE_POD, '-f', NGINX_APP, ...mirrors]);
+    expect(code).toBe(EXIT_ALLOWED);
+    const [pod, service, deployment] = report.results;
+    expect(pod).toMatchObject({ kind: 'Pod', verdict: 'allowed' });
+    expect(pod.object.spec.containers[0].image).toBe('mirror.example.com/hub/library/nginx:1.14.2');
+    expect(service.verdict).toBe('skipped');
+    expect(deployment).toMatchObject({ kind: 'Deployment', verdict: 'allowed', patch: [] });
+    expect(deployment.object.spec.template.spec.containers[0].image).toBe('nginx:1.14.2');
+
+    const tagged = await reviewJson(['-f', SIMPLE_POD, ...mirrors, '--disallowed-tags', '1.14.2', '--require-digest', 'false']);
+    expect(tagged.code).toBe(EXIT_DENIED);
+    expect(tagged.report.results[0].message).toBe(
+      'Invalid image. Images must not use the tag 1.14.2: container "nginx" uses "mirror.example.com/hub/library/nginx:1.14.2" (tag "1.14.2" is not allowed)',
+    );
+    expect(await review(['-f', SIMPLE_POD, '--require-digest', 'maybe'])).toMatchObject({
+      code: EXIT_ERROR,
+      stderr: 'admission-webhooks: Invalid configuration: REQUIRE_DIGEST must be one of true, false, got "maybe"\n',
+    });
+  });
+
   it('exits 2 with the ConfigError message for an invalid flag value or variable', async () => {
     expect(await review(['-f', SIMPLE_POD, '--validation-action', 'maybe'])).toEqual({
       code: EXIT_ERROR,

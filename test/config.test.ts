@@ -30,6 +30,9 @@ describe('defaults', () => {
       imagePullPolicyMode: 'default',
       validationAction: 'deny',
       exemptNamespaces: new Set(['kube-system']),
+      imageMirrors: [],
+      disallowedTags: new Set(),
+      requireDigest: false,
       tokenSecretId: undefined,
       secretCacheTtlSeconds: 300,
     });
@@ -40,10 +43,13 @@ describe('defaults', () => {
       [
         'ALLOWED_REGISTRIES',
         'DEFAULT_IMAGE_PULL_POLICY',
+        'DISALLOWED_TAGS',
         'EXEMPT_NAMESPACES',
+        'IMAGE_MIRRORS',
         'IMAGE_PULL_POLICY_MODE',
         'IMAGE_PULL_SECRETS',
         'IMAGE_PULL_SECRET_NAMESPACES',
+        'REQUIRE_DIGEST',
         'SECRET_CACHE_TTL_SECONDS',
         'VALIDATION_ACTION',
         'WEBHOOK_TOKEN_SECRET_ID',
@@ -99,6 +105,30 @@ describe('valid custom values', () => {
     expect(loadConfig({ EXEMPT_NAMESPACES: '' }).exemptNamespaces).toEqual(new Set());
   });
 
+  it('IMAGE_MIRRORS: source=target rules with ports, IPv6 hosts and path prefixes, spaces and a trailing comma tolerated', () => {
+    expect(
+      loadConfig({ IMAGE_MIRRORS: ' docker.io = 111122223333.dkr.ecr.eu-west-1.amazonaws.com/docker-hub , [::1]:5000=localhost:5000/mirror/,' })
+        .imageMirrors,
+    ).toEqual([
+      {
+        source: { host: 'docker.io', pathPrefix: '' },
+        target: { host: '111122223333.dkr.ecr.eu-west-1.amazonaws.com', pathPrefix: 'docker-hub' },
+      },
+      { source: { host: '[::1]:5000', pathPrefix: '' }, target: { host: 'localhost:5000', pathPrefix: 'mirror' } },
+    ]);
+    expect(loadConfig({ IMAGE_MIRRORS: '' }).imageMirrors).toEqual([]);
+  });
+
+  it('DISALLOWED_TAGS: a list of tags, or none', () => {
+    expect(loadConfig({ DISALLOWED_TAGS: 'latest, dev,Latest' }).disallowedTags).toEqual(new Set(['latest', 'dev', 'Latest']));
+    expect(loadConfig({ DISALLOWED_TAGS: '' }).disallowedTags).toEqual(new Set());
+  });
+
+  it('REQUIRE_DIGEST: true or false', () => {
+    expect(loadConfig({ REQUIRE_DIGEST: 'true' }).requireDigest).toBe(true);
+    expect(loadConfig({ REQUIRE_DIGEST: ' false ' }).requireDigest).toBe(false);
+  });
+
   it('WEBHOOK_TOKEN_SECRET_ID: a name or an ARN turns authentication on; empty leaves it off', () => {
     expect(loadConfig({ WEBHOOK_TOKEN_SECRET_ID: 'admission/webhook-token' }).tokenSecretId).toBe('admission/webhook-token');
     const arn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:admission/webhook-token-AbCdEf';
@@ -131,6 +161,21 @@ describe('invalid values fail with a ConfigError naming the variable', () => {
     ['VALIDATION_ACTION', 'block', /must be one of deny, warn, audit, got "block"/],
     ['VALIDATION_ACTION', 'Deny', /got "Deny"/],
     ['EXEMPT_NAMESPACES', 'kube_system', /"kube_system", which is not a valid namespace name/],
+    ['IMAGE_MIRRORS', 'docker.io', /"docker.io", which is not of the form source=target/],
+    ['IMAGE_MIRRORS', 'docker.io=a.io=b.io', /"docker.io=a.io=b.io", which is not of the form source=target/],
+    ['IMAGE_MIRRORS', 'docker.io=', /"docker.io=", whose target "" is not a registry/],
+    ['IMAGE_MIRRORS', 'nginx=mirror.example.com', /"nginx=mirror.example.com", whose source "nginx" is not a registry/],
+    ['IMAGE_MIRRORS', 'docker.io=mirror.example.com/Hub', /whose target "mirror.example.com\/Hub" has an invalid repository path "Hub"/],
+    ['IMAGE_MIRRORS', 'docker.io=mirror.example.com:443/x:1', /whose target .* has an invalid repository path "x:1"/],
+    ['IMAGE_MIRRORS', 'docker.io=docker.io/mirror', /target "docker.io\/mirror", which overlaps the source "docker.io": an image mirrored there could be rewritten again/],
+    ['IMAGE_MIRRORS', 'docker.io=mirror.example.com,mirror.example.com/team=registry.example.com', /target "mirror.example.com", which overlaps the source "mirror.example.com\/team"/],
+    ['IMAGE_MIRRORS', 'a.io=mirror.example.com/a,mirror.example.com/a/b=registry.example.com', /target "mirror.example.com\/a", which overlaps the source "mirror.example.com\/a\/b"/],
+    ['IMAGE_MIRRORS', 'docker.io=mirror.example.com,index.docker.io=other.example.com', /source "docker.io" twice/],
+    ['DISALLOWED_TAGS', 'latest,-dev', /"-dev", which is not a valid image tag/],
+    ['DISALLOWED_TAGS', 'a b', /"a b", which is not a valid image tag/],
+    ['REQUIRE_DIGEST', 'yes', /must be one of true, false, got "yes"/],
+    ['REQUIRE_DIGEST', 'True', /got "True"/],
+    ['REQUIRE_DIGEST', '', /got ""/],
     ['WEBHOOK_TOKEN_SECRET_ID', 'my webhook token', /secret name or ARN/],
     ['WEBHOOK_TOKEN_SECRET_ID', 'token"}', /secret name or ARN/],
     ['SECRET_CACHE_TTL_SECONDS', '5m', /whole number of seconds, got "5m"/],
@@ -153,6 +198,8 @@ describe('configuredHandler', () => {
     ['VALIDATION_ACTION', 'block'],
     ['IMAGE_PULL_POLICY_MODE', 'always'],
     ['SECRET_CACHE_TTL_SECONDS', 'soon'],
+    ['IMAGE_MIRRORS', 'docker.io=docker.io/library/mirror'],
+    ['REQUIRE_DIGEST', 'maybe'],
   ])('throws at construction for %s=%j', (variable, value) => {
     for (const [name, policy] of [
       ['mutate', mutatePod],

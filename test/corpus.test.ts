@@ -1,8 +1,8 @@
 /**
  * Real manifests from the Kubernetes website (test/fixtures/corpus, CC BY 4.0,
  * see its SOURCES.md) through both handlers, as CREATE reviews in API Gateway
- * events, with the default configuration and with one that allows the
- * corpus's registries.
+ * events, with the default configuration, with one that allows the corpus's
+ * registries, and with every corpus registry mirrored into one allowed mirror.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import { handler as validate } from '../functions/validate';
 import type { AdmissionRequest } from '../lib/admission/admission-review';
 import { admissionRequest } from '../lib/transport/admission-event';
 import type { GatewayEvent, GatewayResult } from '../lib/transport/http';
+import { mutatePod } from '../lib/policies/mutate';
 import { validateImages } from '../lib/policies/validate';
 import { configuredHandler } from '../lib/setup';
 import { decodedPatch, restEvent, review } from './support/reviews';
@@ -144,16 +145,18 @@ for (const file of yamlFiles) {
 
 const pods = workloads.filter((workload) => workload.group === '' && workload.kind === 'Pod');
 
-/** The registry host of an image, by the container runtimes' rule; undefined for a placeholder. */
-function registryOf(image: string): string | undefined {
+/** The registry host of an image and the rest of it, by the container runtimes' rule; undefined for a placeholder. */
+function splitImage(image: string): { host: string; rest: string } | undefined {
   if (UNPARSEABLE_IMAGES.includes(image)) return undefined;
   const slash = image.indexOf('/');
   const first = slash === -1 ? '' : image.slice(0, slash);
   if (/[.:]/.test(first) || first === 'localhost' || first !== first.toLowerCase()) {
-    return first.toLowerCase() === 'index.docker.io' ? 'docker.io' : first.toLowerCase();
+    return { host: first.toLowerCase() === 'index.docker.io' ? 'docker.io' : first.toLowerCase(), rest: image.slice(slash + 1) };
   }
-  return 'docker.io';
+  return { host: 'docker.io', rest: image };
 }
+
+const registryOf = (image: string): string | undefined => splitImage(image)?.host;
 
 function uidOf(workload: Workload, pass = 0): string {
   const index = workloads.indexOf(workload);
@@ -425,5 +428,86 @@ describe('a Pod with every container of the corpus', () => {
     const patched = applyPatch(deepClone(pod), patch, true, false).newDocument;
     const again = await send(mutate, createRequest(workload, patched, 'everything-uid-2'), '/mutate/t');
     expect(again.response).toEqual({ uid: 'everything-uid-2', allowed: true });
+  });
+});
+
+describe('with every corpus registry mirrored into one allowed mirror', () => {
+  const MIRROR = 'mirror.example.com';
+  const env = {
+    IMAGE_MIRRORS: CORPUS_REGISTRIES.map((host) => `${host}=${MIRROR}/${host}`).join(','),
+    ALLOWED_REGISTRIES: MIRROR,
+  };
+  const mirroredMutate = configuredHandler('mutate', mutatePod, env, quiet);
+  const mirroredValidate = configuredHandler('validate', validateImages, env, quiet);
+
+  /** Where the mirror serves an image: its host and the rest as written, with library/ for a one-segment Docker Hub name. */
+  function mirrorOfImage(image: string): string | undefined {
+    const split = splitImage(image);
+    if (!split) return undefined;
+    const official = split.host === 'docker.io' && !(split.rest.split(/[:@]/)[0] ?? '').includes('/');
+    return `${MIRROR}/${split.host}/${official ? 'library/' : ''}${split.rest}`;
+  }
+
+  const mutated = new Map<string, Json>();
+
+  it.each([
+    ['allowed', MIRROR],
+    ['not allowed', 'registry.example.com'],
+  ])('judges each controller as the Pods its template makes after mutate, with the mirror %s', async (_, allowed) => {
+    const handlers = {
+      mutate: configuredHandler('mutate', mutatePod, { ...env, ALLOWED_REGISTRIES: allowed }, quiet),
+      validate: configuredHandler('validate', validateImages, { ...env, ALLOWED_REGISTRIES: allowed }, quiet),
+    };
+    const controllers = workloads.filter((workload) => !(workload.group === '' && workload.kind === 'Pod') && workload.pullers.length > 0);
+    expect(controllers.length).toBeGreaterThan(50);
+    const verdicts: boolean[] = [];
+    for (const workload of controllers) {
+      const ofController = await send(handlers.validate, createRequest(workload, workload.object, uidOf(workload)), '/validate/t');
+      const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { generateName: 'from-template-' }, spec: deepClone(workload.spec) };
+      const patch = (await send(handlers.mutate, createRequest(workload, pod, uidOf(workload, 1)), '/mutate/t')).decodedPatch ?? [];
+      const created = applyPatch(deepClone(pod), patch as Operation[], true, false).newDocument;
+      const ofPod = await send(handlers.validate, createRequest(workload, created, uidOf(workload, 2)), '/validate/t');
+      expect(ofPod.response.allowed, workload.id).toBe(ofController.response.allowed);
+      verdicts.push(ofPod.response.allowed);
+    }
+    // Mostly allowed into the allowed mirror, mostly denied otherwise (exempt namespaces aside).
+    expect(verdicts.filter((verdict) => verdict === (allowed === MIRROR)).length).toBeGreaterThan(controllers.length / 2);
+  });
+
+  describe.each(workloads.map((workload) => [workload.id, workload] as const))('%s', (_, workload) => {
+    const exempt = workload.namespace === EXEMPT_NAMESPACE;
+    const isPod = workload.group === '' && workload.kind === 'Pod';
+    const placeholders = workload.pullers.filter((puller) => UNPARSEABLE_IMAGES.includes(puller.image as string));
+
+    it('mutate: rewrites every image of a Pod into the mirror, keeping tags and digests; nothing on a second pass; templates untouched', async () => {
+      const body = await send(mirroredMutate, createRequest(workload, workload.object, uidOf(workload)), '/mutate/t');
+      expect(body.response.allowed).toBe(true);
+      if (!isPod || exempt) {
+        expect(body.response.patch).toBeUndefined();
+        return;
+      }
+      const patched = applyPatch(deepClone(workload.object), (body.decodedPatch ?? []) as Operation[], true, false).newDocument as Json;
+      const images = (object: Json) => [
+        ...LISTS.flatMap(([list]) => ((object.spec[list] ?? []) as Json[]).map((container) => container.image)),
+        ...((object.spec.volumes ?? []) as Json[]).filter((volume) => volume.image).map((volume) => volume.image.reference),
+      ];
+      expect(images(patched)).toEqual(images(workload.object).map((image: string) => mirrorOfImage(image) ?? image));
+      expect(schemaProblem(patched)).toBe(SCHEMA_INVALID_PODS[workload.id]);
+      const again = await send(mirroredMutate, createRequest(workload, patched, uidOf(workload, 1)), '/mutate/t');
+      expect(again.response).toEqual({ uid: uidOf(workload, 1), allowed: true });
+      mutated.set(workload.id, patched);
+    });
+
+    it('validate: a template is judged as mirrored and a Pod after mutate: allowed, but for placeholder images; a Pod that skipped mutate is denied', async () => {
+      const object = isPod && !exempt ? mutated.get(workload.id) : workload.object;
+      expect(object).toBeDefined();
+      const body = await send(mirroredValidate, createRequest(workload, object ?? {}, uidOf(workload)), '/validate/t');
+      if (exempt || placeholders.length === 0) expect(body.response).toEqual({ uid: uidOf(workload), allowed: true });
+      else expectDenialNaming(body.response.status.message, `Invalid image. Images must come from ${MIRROR}`, placeholders.map(offence));
+
+      if (!isPod || exempt || workload.pullers.length === 0) return;
+      const unmutated = await send(mirroredValidate, createRequest(workload, workload.object, uidOf(workload, 1)), '/validate/t');
+      expectDenialNaming(unmutated.response.status.message, `Invalid image. Images must come from ${MIRROR}`, workload.pullers.map(offence));
+    });
   });
 });

@@ -1,7 +1,10 @@
 /**
  * Runs every saved event in events/ through its handler and compares the
  * result with the `<name>.expected.json` beside it: status code, content type
- * and body, with an AdmissionReview's patch decoded into its JSON array.
+ * and body, with an AdmissionReview's patch decoded into its JSON array. An
+ * expected result may name the configuration its scenario needs
+ * (`"environment": {"IMAGE_MIRRORS": "..."}`); the handler is then built with
+ * it, as a stage with those params would run.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,10 +13,15 @@ import { parse as parseYaml } from 'yaml';
 import { handler as mutate } from '../functions/mutate';
 import { handler as validate } from '../functions/validate';
 import type { GatewayEvent, GatewayResult } from '../lib/transport/http';
+import { DEFAULTS } from '../lib/policies/config';
+import { mutatePod } from '../lib/policies/mutate';
+import { validateImages } from '../lib/policies/validate';
+import { configuredHandler } from '../lib/setup';
 
 const EVENTS = join(import.meta.dirname, '..', 'events');
 const NAME = /^(mutate|validate)-([a-z0-9]+(?:-[a-z0-9]+)*)\.json$/;
 const HANDLERS = { mutate, validate };
+const POLICIES = { mutate: mutatePod, validate: validateImages };
 
 const files = readdirSync(EVENTS).filter((file) => file.endsWith('.json'));
 const eventFiles = files.filter((file) => !file.endsWith('.expected.json')).sort();
@@ -85,6 +93,13 @@ describe('events/', () => {
 describe.each(eventFiles)('%s', (file) => {
   const fn = NAME.exec(file)?.[1] as keyof typeof HANDLERS;
   const event = readJson(file);
+  const environment: Record<string, string> | undefined = readJson(expectedFor(file)).environment;
+  const handler = environment ? configuredHandler(fn, POLICIES[fn], environment, () => {}) : HANDLERS[fn];
+
+  it('names only configuration variables in its environment, and leaves authentication off', () => {
+    const names = Object.keys(environment ?? {});
+    expect(names.filter((name) => !(name in DEFAULTS) || name === 'WEBHOOK_TOKEN_SECRET_ID')).toEqual([]);
+  });
 
   it('is an API Gateway event for POST /<function>/{token}', () => {
     expect(typeof event.body).toBe('string');
@@ -114,7 +129,7 @@ describe.each(eventFiles)('%s', (file) => {
 
   it('gives the expected result', async () => {
     const expected = readJson(expectedFor(file));
-    const result = await HANDLERS[fn](event as GatewayEvent);
+    const result = await handler(event as GatewayEvent);
     expect(result.statusCode).toBe(expected.statusCode);
     expect(headerValue(result.headers, 'content-type')).toBe(expected.headers['content-type']);
     expect(decodedBody(result)).toEqual(expected.body);
@@ -122,7 +137,7 @@ describe.each(eventFiles)('%s', (file) => {
 
   it('answers with the uid of its request', async () => {
     const request = requestBody(event)?.request;
-    const result = await HANDLERS[fn](event as GatewayEvent);
+    const result = await handler(event as GatewayEvent);
     if (request === undefined) expect(result.statusCode).toBe(400);
     else expect(decodedBody(result).response.uid).toBe(request.uid);
   });
@@ -146,5 +161,26 @@ describe('the README section on the tutorial Pod', () => {
     const rows = section.split('\n').filter((line) => line.startsWith('| `'));
     const listed = rows.flatMap((row) => [...(row.split(' | ')[0] ?? '').matchAll(/`([a-z0-9-]+)`/g)].map((match) => `${match[1]}.json`));
     expect(listed.sort()).toEqual(eventFiles);
+  });
+});
+
+describe('the README sections on registry mirrors and tag rules', () => {
+  const readme = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8');
+  const section = (heading: string) => {
+    const start = readme.indexOf(heading);
+    expect(start).toBeGreaterThan(-1);
+    return readme.slice(start, readme.indexOf('\n### ', start + 1));
+  };
+
+  it('shows the image rewrites the saved mirror event produces', () => {
+    const shown = JSON.parse(/```json\n([\s\S]*?)```/.exec(section('### Registry mirrors: an ECR pull-through cache'))?.[1] ?? 'null');
+    const patch = readJson('mutate-image-mirrors.expected.json').body.response.patch as Array<{ path: string }>;
+    expect(shown).toEqual(patch.filter((operation) => /\/image(\/reference)?$/.test(operation.path)));
+    expect(shown.length).toBe(3);
+  });
+
+  it('shows the message the saved tag event produces', () => {
+    const shown = /```text\n([\s\S]*?)```/.exec(section('### Tag and digest rules'))?.[1]?.trim();
+    expect(shown).toBe(readJson('validate-disallowed-tag.expected.json').body.response.status.message);
   });
 });

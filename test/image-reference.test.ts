@@ -2,8 +2,10 @@ import { describe, expect, it } from 'vitest';
 import {
   type ImageReference,
   type RegistryRule,
+  formatImageReference,
   formatRegistryRule,
   isAllowedImage,
+  nearMissReason,
   parseImageReference,
   parseRegistryRule,
 } from '../lib/policies/image-reference';
@@ -29,6 +31,12 @@ const parsed: Array<[image: string, expected: Expected]> = [
   ['bitnami/nginx:latest', { registry: 'docker.io', repository: 'bitnami/nginx', tag: 'latest' }],
   ['index.docker.io/x', { registry: 'docker.io', repository: 'library/x' }],
   ['index.docker.io/team/x', { registry: 'docker.io', repository: 'team/x' }],
+  // ...but only for those exact lower-case spellings, as the runtime's parser does: another
+  // spelling of the host compares as docker.io and keeps its path as written.
+  ['Docker.io/evil', { registry: 'docker.io', repository: 'evil' }],
+  ['DOCKER.IO/library/x', { registry: 'docker.io', repository: 'library/x' }],
+  ['Index.docker.io/x', { registry: 'index.docker.io', repository: 'x' }],
+  ['docker.io/x:1', { registry: 'docker.io', repository: 'library/x', tag: '1' }],
   ['docker.io/library/python:3.9-slim', { registry: 'docker.io', repository: 'library/python', tag: '3.9-slim' }],
   // A bare host with no path is a Docker Hub repository whose tag is the "port".
   ['registry.example.com:5000', { registry: 'docker.io', repository: 'library/registry.example.com', tag: '5000' }],
@@ -85,8 +93,10 @@ const refused: Array<[image: string, reason: RegExp]> = [
   ['registry.example.com/é', /is not valid/],
   [SHA256, /cannot be a 64-character hexadecimal string/],
   [`${SHA256}:latest`, /cannot be a 64-character hexadecimal string/],
-  [`registry.example.com/${'a'.repeat(250)}`, /must not be longer than 255 characters/],
+  [`registry.example.com/${'a'.repeat(256)}`, /repository path must not be longer than 255 characters/],
   [`${'a/'.repeat(130)}b`, /must not be longer than 255 characters/],
+  // Official images count `library/` in the path, as the runtime's normalised name does.
+  [`${'a'.repeat(248)}`, /must not be longer than 255 characters/],
 ];
 
 describe('parseImageReference', () => {
@@ -101,10 +111,21 @@ describe('parseImageReference', () => {
     if (!result.ok) expect(result.reason).toMatch(reason);
   });
 
-  it('accepts a name of exactly 255 characters and refuses 256', () => {
-    const prefix = 'registry.example.com/';
-    expect(parseImageReference(`${prefix}${'a'.repeat(255 - prefix.length)}`).ok).toBe(true);
-    expect(parseImageReference(`${prefix}${'a'.repeat(256 - prefix.length)}`).ok).toBe(false);
+  it('limits the repository path to 255 characters, whatever the length of the host', () => {
+    const path = `team/${'a'.repeat(250)}`;
+    expect(path.length).toBe(255);
+    for (const host of ['registry.example.com', `${'h'.repeat(60)}.${'o'.repeat(60)}.example.com:5000`]) {
+      expect(parseImageReference(`${host}/${path}:1`)).toEqual({ ok: true, reference: { registry: host, repository: path, tag: '1' } });
+      expect(parseImageReference(`${host}/${path}a`).ok).toBe(false);
+    }
+    expect(parseImageReference(`${'a'.repeat(247)}`).ok).toBe(true);
+  });
+
+  it('allows registry.example.com/team/ and a 235-character name (over 255 with the host)', () => {
+    const image = `registry.example.com/team/${'x'.repeat(235)}`;
+    expect(image.length).toBeGreaterThan(255);
+    const result = parseImageReference(image);
+    expect(result.ok && isAllowedImage(result.reference, [parseRegistryRule('registry.example.com/team')])).toBe(true);
   });
 
   it('accepts a 64-hex repository when it is not a bare Docker Hub name', () => {
@@ -167,6 +188,15 @@ describe('isAllowedImage', () => {
     expect(allowedBy('bitnami/nginx', [parseRegistryRule('docker.io/library')])).toBe(false);
   });
 
+  it('does not let another spelling of docker.io pass for an official image', () => {
+    const officialOnly = [parseRegistryRule('docker.io/library')];
+    expect(allowedBy('Docker.io/evil', officialOnly)).toBe(false);
+    expect(allowedBy('docker.io/evil', officialOnly)).toBe(true);
+    // The host itself still compares case-insensitively.
+    expect(allowedBy('Docker.io/evil', [parseRegistryRule('docker.io')])).toBe(true);
+    expect(allowedBy('Docker.io/library/x', officialOnly)).toBe(true);
+  });
+
   it('allows an image matched by any of several rules', () => {
     const rules = [rule('a.io'), rule('localhost:5000'), rule('[::1]:5000')];
     expect(allowedBy('localhost:5000/x', rules)).toBe(true);
@@ -214,5 +244,53 @@ describe('parseRegistryRule', () => {
   it('formats back to the entry it came from', () => {
     expect(formatRegistryRule(parseRegistryRule('registry.example.com'))).toBe('registry.example.com');
     expect(formatRegistryRule(parseRegistryRule('Registry.Example.com:5000/team/'))).toBe('registry.example.com:5000/team');
+  });
+});
+
+function reference(image: string): ImageReference {
+  const result = parseImageReference(image);
+  if (!result.ok) throw new Error(`test image ${image} does not parse: ${result.reason}`);
+  return result.reference;
+}
+
+describe('nearMissReason', () => {
+  const rules = (...entries: string[]) => entries.map(parseRegistryRule);
+
+  it.each([
+    ['registry.example.com:443/team/app', ['registry.example.com'], 'registry.example.com:443 is not registry.example.com: the port is part of the registry name'],
+    ['registry.example.com/x', ['registry.example.com:5000'], 'registry.example.com is not registry.example.com:5000: the port is part of the registry name'],
+    ['registry.example.com:5001/x', ['registry.example.com:5000/team'], 'registry.example.com:5001 is not registry.example.com:5000: the port is part of the registry name'],
+    ['[::1]:5001/x', ['[::1]:5000'], '[::1]:5001 is not [::1]:5000: the port is part of the registry name'],
+    ['[::1]/x', ['[::1]:5000'], '[::1] is not [::1]:5000: the port is part of the registry name'],
+    ['registry.example.com/team2/app', ['registry.example.com/team'], 'team2/app is outside registry.example.com/team'],
+    ['registry.example.com/other/team/app', ['registry.example.com/team', 'registry.example.com/ops'], 'other/team/app is outside registry.example.com/team, registry.example.com/ops'],
+    ['Docker.io/evil', ['docker.io/library'], 'evil is outside docker.io/library'],
+    // The host and path rule wins over the port rule when both apply.
+    ['registry.example.com/x', ['registry.example.com:5000', 'registry.example.com/team'], 'x is outside registry.example.com/team'],
+  ])('explains why %s misses %j', (image, entries, reason) => {
+    expect(isAllowedImage(reference(image), rules(...entries))).toBe(false);
+    expect(nearMissReason(reference(image), rules(...entries))).toBe(reason);
+  });
+
+  it.each([
+    ['nginx:1.27', ['registry.example.com']],
+    ['registry.example.com.evil.io/x', ['registry.example.com']],
+    ['evil.io/registry.example.com/x', ['registry.example.com']],
+    ['example.com/x', ['registry.example.com']],
+    ['localhost:5000/x', ['[::1]:5000']],
+  ])('gives no reason for %s against %j: not a near miss', (image, entries) => {
+    expect(nearMissReason(reference(image), rules(...entries))).toBeUndefined();
+  });
+});
+
+describe('formatImageReference', () => {
+  it.each([
+    ['nginx', 'docker.io/library/nginx'],
+    ['registry.example.com:5000/team/app:1.0', 'registry.example.com:5000/team/app:1.0'],
+    [`[::1]:5000/x:1@sha256:${SHA256}`, `[::1]:5000/x:1@sha256:${SHA256}`],
+    [`REGISTRY.example.com/x@sha256:${SHA256}`, `registry.example.com/x@sha256:${SHA256}`],
+  ])('writes %s out in full as %s, which parses back to the same reference', (image, written) => {
+    expect(formatImageReference(reference(image))).toBe(written);
+    expect(reference(written)).toEqual(reference(image));
   });
 });

@@ -296,3 +296,107 @@ describe('IMAGE_PULL_POLICY_MODE=enforce', () => {
     });
   });
 });
+
+describe('IMAGE_MIRRORS', () => {
+  const ECR = '111122223333.dkr.ecr.eu-west-1.amazonaws.com';
+  const SHA256 = 'ab'.repeat(32);
+  const mirrors = { IMAGE_MIRRORS: `docker.io=${ECR}/docker-hub,public.example.org=${ECR}/public`, IMAGE_PULL_SECRETS: '', DEFAULT_IMAGE_PULL_POLICY: '' };
+  const imagesOf = (object: Record<string, unknown>) => {
+    const spec = object.spec as Record<string, Array<Record<string, any>>>;
+    return {
+      containers: (spec.containers ?? []).map((c) => c.image),
+      initContainers: (spec.initContainers ?? []).map((c) => c.image),
+      ephemeralContainers: (spec.ephemeralContainers ?? []).map((c) => c.image),
+      volumes: (spec.volumes ?? []).map((v) => v.image?.reference),
+    };
+  };
+
+  it('rewrites every container, init container, ephemeral container and image volume of a new Pod, keeping tag and digest', () => {
+    const request = podRequest(
+      pod({
+        containers: [
+          { name: 'web', image: 'nginx:1.27' },
+          { name: 'ours', image: 'registry.example.com/team/app:1' },
+          { name: 'pinned', image: `public.example.org/team/tool:2@sha256:${SHA256}` },
+        ],
+        initContainers: [{ name: 'setup', image: 'busybox' }],
+        ephemeralContainers: [{ name: 'debug', image: `busybox@sha256:${SHA256}` }],
+        volumes: [
+          { name: 'model', image: { reference: 'public.example.org/models/m:v1' } },
+          { name: 'cache', emptyDir: {} },
+        ],
+      }),
+    );
+    expect(patchFor(request, mirrors)).toEqual([
+      { op: 'add', path: '/spec/containers/0/image', value: `${ECR}/docker-hub/library/nginx:1.27` },
+      { op: 'add', path: '/spec/containers/2/image', value: `${ECR}/public/team/tool:2@sha256:${SHA256}` },
+      { op: 'add', path: '/spec/initContainers/0/image', value: `${ECR}/docker-hub/library/busybox` },
+      { op: 'add', path: '/spec/ephemeralContainers/0/image', value: `${ECR}/docker-hub/library/busybox@sha256:${SHA256}` },
+      { op: 'add', path: '/spec/volumes/0/image/reference', value: `${ECR}/public/models/m:v1` },
+    ]);
+    expect(imagesOf(mutated(request, mirrors))).toEqual({
+      containers: [`${ECR}/docker-hub/library/nginx:1.27`, 'registry.example.com/team/app:1', `${ECR}/public/team/tool:2@sha256:${SHA256}`],
+      initContainers: [`${ECR}/docker-hub/library/busybox`],
+      ephemeralContainers: [`${ECR}/docker-hub/library/busybox@sha256:${SHA256}`],
+      volumes: [`${ECR}/public/models/m:v1`, undefined],
+    });
+  });
+
+  it('is idempotent: a second pass over the mirrored Pod changes nothing', () => {
+    const request = podRequest(pod({ containers: [{ name: 'web', image: 'nginx:1.27' }], volumes: [{ name: 'm', image: { reference: 'public.example.org/m:1' } }] }));
+    const env = { ...mirrors, IMAGE_PULL_SECRETS: 'registry-credentials', DEFAULT_IMAGE_PULL_POLICY: 'Always' };
+    const once = mutated(request, env);
+    expect(patchFor({ ...request, object: once }, env)).toEqual([]);
+  });
+
+  it('leaves unparseable and non-string images alone, for validate to deny', () => {
+    const request = podRequest(pod({ containers: [{ name: 'a', image: 'Nginx' }, { name: 'b', image: '' }, { name: 'c' }, { name: 'd', image: 7 }] }));
+    expect(patchFor(request, mirrors)).toEqual([]);
+  });
+
+  it('applies together with the pull policy and the pull secret', () => {
+    const request = podRequest(pod({ containers: [{ name: 'web', image: 'nginx:1.27' }] }));
+    expect(patchFor(request, { IMAGE_MIRRORS: `docker.io=${ECR}/docker-hub` })).toEqual([
+      { op: 'add', path: '/spec/containers/0/image', value: `${ECR}/docker-hub/library/nginx:1.27` },
+      { op: 'add', path: '/spec/containers/0/imagePullPolicy', value: 'Always' },
+      SECRET,
+    ]);
+  });
+
+  it('never rewrites a controller\'s pod template, nor a Pod on UPDATE or in an exempt namespace', () => {
+    const template = { spec: { containers: [{ name: 'web', image: 'nginx:1.27' }] } };
+    const deployment = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'd' }, spec: { template } };
+    expect(patchFor(podRequest(deployment, { kind: { group: 'apps', version: 'v1', kind: 'Deployment' } }), mirrors)).toEqual([]);
+    const podTemplate = { apiVersion: 'v1', kind: 'PodTemplate', metadata: { name: 't' }, template };
+    expect(patchFor(podRequest(podTemplate, { kind: { group: '', version: 'v1', kind: 'PodTemplate' } }), mirrors)).toEqual([]);
+    const plain = pod({ containers: [{ name: 'web', image: 'nginx:1.27' }] });
+    expect(patchFor(podRequest(plain, { operation: 'UPDATE', oldObject: plain }), mirrors)).toEqual([]);
+    expect(patchFor(podRequest(plain, { namespace: 'kube-system' }), mirrors)).toEqual([]);
+  });
+
+  describe('UPDATE of pods/ephemeralcontainers', () => {
+    const running = (ephemeral: unknown[]) =>
+      pod({ containers: [{ name: 'app', image: `${ECR}/docker-hub/library/nginx:1.27`, imagePullPolicy: 'IfNotPresent' }], ephemeralContainers: ephemeral });
+    const debugRequest = () =>
+      podRequest(
+        running([
+          { name: 'debug-1', image: 'busybox', imagePullPolicy: 'IfNotPresent' },
+          { name: 'debug-2', image: 'busybox:1.36', imagePullPolicy: 'IfNotPresent' },
+        ]),
+        { operation: 'UPDATE', subResource: 'ephemeralcontainers', oldObject: running([{ name: 'debug-1', image: 'busybox', imagePullPolicy: 'IfNotPresent' }]) },
+      );
+
+    it('rewrites only the newly added ephemeral containers, in default mode too', () => {
+      expect(patchFor(debugRequest(), mirrors)).toEqual([
+        { op: 'add', path: '/spec/ephemeralContainers/1/image', value: `${ECR}/docker-hub/library/busybox:1.36` },
+      ]);
+    });
+
+    it('with enforce, also gives them Always', () => {
+      expect(patchFor(debugRequest(), { ...mirrors, IMAGE_PULL_POLICY_MODE: 'enforce' })).toEqual([
+        { op: 'add', path: '/spec/ephemeralContainers/1/image', value: `${ECR}/docker-hub/library/busybox:1.36` },
+        { op: 'add', path: '/spec/ephemeralContainers/1/imagePullPolicy', value: 'Always' },
+      ]);
+    });
+  });
+});

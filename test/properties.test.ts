@@ -1,7 +1,8 @@
 /**
  * Property tests (fast-check): the mutate patch applies, never overrides the
  * user and is idempotent; image parsing never throws and its registry is the
- * only host an allow-list rule can match.
+ * only host an allow-list rule can match; mirror rewriting is idempotent and
+ * lands in its target, and validate judges a controller as the Pods it makes.
  */
 import fc from 'fast-check';
 import { type Operation, applyPatch, validate as validatePatch } from 'fast-json-patch';
@@ -9,7 +10,9 @@ import { describe, expect, it } from 'vitest';
 import type { AdmissionRequest } from '../lib/admission/admission-review';
 import { type Config, loadConfig } from '../lib/policies/config';
 import { type RegistryRule, isAllowedImage, parseImageReference, parseRegistryRule } from '../lib/policies/image-reference';
+import { parseMirrorRules } from '../lib/policies/image-mirrors';
 import { mutatePod } from '../lib/policies/mutate';
+import { validateImages } from '../lib/policies/validate';
 import { admissionResponse } from '../lib/transport/admission-response';
 import { podRequest } from './support/reviews';
 
@@ -304,5 +307,168 @@ describe('parseImageReference on arbitrary strings', () => {
       }),
       { numRuns: 1000 },
     );
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Registry mirrors
+
+/** Sources are drawn mostly from these, targets mostly from the others; some hosts are both. */
+const SOURCE_HOSTS = ['docker.io', 'public.example.org', 'registry.example.com', 'registry.example.com:5000', '[::1]:5000'];
+const TARGET_HOSTS = ['mirror.example.com', 'mirror.example.com:8443', 'localhost:5000', '[fd00::1]:443', 'registry.example.com'];
+const MIRROR_HOSTS = [...new Set([...SOURCE_HOSTS, ...TARGET_HOSTS])];
+const MIRROR_PREFIXES = ['', 'team', 'team/sub', 'library', 'cache', 'docker-hub/x'];
+
+const registrySideArb = (hosts: readonly string[], prefixes: readonly string[]) =>
+  fc
+    .tuple(fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...hosts) }, { weight: 1, arbitrary: fc.constantFrom(...MIRROR_HOSTS) }), fc.constantFrom(...prefixes))
+    .map(([host, prefix]) => (prefix === '' ? host : `${host}/${prefix}`));
+
+/** A valid IMAGE_MIRRORS value: random rules, each kept only if the set stays valid (no target under a source). */
+const mirrorsArb = fc
+  .array(fc.tuple(registrySideArb(SOURCE_HOSTS, ['', '', '', 'team', 'team/sub', 'library']), registrySideArb(TARGET_HOSTS, MIRROR_PREFIXES)), {
+    minLength: 1,
+    maxLength: 5,
+  })
+  .map((pairs) =>
+    pairs
+      .map(([source, target]) => `${source}=${target}`)
+      .reduce<string[]>((kept, entry) => {
+        try {
+          parseMirrorRules([...kept, entry]);
+          return [...kept, entry];
+        } catch {
+          return kept;
+        }
+      }, []),
+  );
+
+/**
+ * Images mostly under the hosts and prefixes the rules are drawn from (so that rules often cover
+ * them, and often only nearly), Docker Hub short names, and a few that do not parse.
+ */
+const mirrorImageArb = fc.oneof(
+  { weight: 6, arbitrary: fc
+    .tuple(
+      fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...SOURCE_HOSTS) }, { weight: 1, arbitrary: fc.constantFrom(...MIRROR_HOSTS, 'Docker.io', 'index.docker.io', 'evil.io') }),
+      fc.constantFrom(...MIRROR_PREFIXES, 'teamx', 'team/subx'),
+      fc.array(fc.constantFrom('app', 'sub', 'x'), { minLength: 1, maxLength: 2 }),
+      fc.constantFrom('', ':1.27', ':latest'),
+      fc.constantFrom('', `@sha256:${'ab'.repeat(32)}`),
+    )
+    .map(([host, prefix, rest, tag, digest]) => `${host}/${[prefix, ...rest].filter((part) => part !== '').join('/')}${tag}${digest}`) },
+  { weight: 2, arbitrary: fc.constantFrom('nginx', 'nginx:1.27', 'bitnami/redis:7', `busybox@sha256:${'cd'.repeat(32)}`) },
+  { weight: 1, arbitrary: fc.constantFrom('Nginx', '', '<your-private-image>') },
+);
+
+const mirrorSpecArb = fc
+  .record({
+    containers: fc.array(fc.record({ name: fc.constantFrom('a', 'b', 'c', 'd'), image: mirrorImageArb }), { minLength: 1, maxLength: 2 }),
+    initContainers: fc.array(fc.record({ name: fc.constantFrom('i', 'j'), image: mirrorImageArb }), { maxLength: 1 }),
+    ephemeralContainers: fc.array(fc.record({ name: fc.constantFrom('e'), image: mirrorImageArb }), { maxLength: 1 }),
+    volumes: fc.array(fc.record({ name: fc.constantFrom('v', 'w'), image: fc.record({ reference: mirrorImageArb }) }), { maxLength: 1 }),
+  })
+  .map((spec) => ({ ...spec, containers: spec.containers.map((container, index) => ({ ...container, name: `${container.name}${index}` })) }));
+
+/** Every image of a pod spec, by where it is, in the order validate names them. */
+function imageSlots(spec: Json): Array<{ where: string; image: unknown }> {
+  const lists = ['containers', 'initContainers', 'ephemeralContainers'].flatMap((list) =>
+    ((spec[list] ?? []) as Json[]).map((container, index) => ({ where: `${list}/${index}`, image: container.image })),
+  );
+  const volumes = ((spec.volumes ?? []) as Json[]).map((volume, index) => ({ where: `volumes/${index}`, image: (volume.image as Json).reference }));
+  return [...lists, ...volumes];
+}
+
+describe('mutate with IMAGE_MIRRORS on any generated Pod and mirror set', () => {
+  it('rewrites into the target of the longest covering source, keeping tag and digest, and a second pass changes nothing', () => {
+    let rewrites = 0;
+    fc.assert(
+      fc.property(mirrorSpecArb, mirrorsArb, fc.constantFrom<'default' | 'enforce'>('default', 'enforce'), (spec, mirrors, mode) => {
+        const config = loadConfig({ IMAGE_MIRRORS: mirrors.join(','), IMAGE_PULL_POLICY_MODE: mode });
+        const request = podRequest({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec });
+        const after = applied(request.object as Json, patchOf(request, config));
+        expect(patchOf({ ...request, object: after }, config)).toEqual([]);
+
+        const before = imageSlots(spec);
+        const rewritten = imageSlots(after.spec as Json);
+        before.forEach(({ where, image }, index) => {
+          const now = rewritten[index]?.image;
+          const parsed = typeof image === 'string' ? parseImageReference(image) : undefined;
+          // The covering source with the longest path prefix, found here without the policy's code.
+          const rule = parsed?.ok
+            ? config.imageMirrors
+                .filter(({ source }) => isAllowedImage(parsed.reference, [source]))
+                .sort((a, b) => b.source.pathPrefix.length - a.source.pathPrefix.length)[0]
+            : undefined;
+          if (now === image) return;
+          rewrites += 1;
+          // Only a parseable image under a source changes, and it parses to the rule's target.
+          expect(parsed?.ok, where).toBe(true);
+          expect(rule, where).toBeDefined();
+          const result = parseImageReference(now as string);
+          expect(result.ok, `${where}: ${String(now)}`).toBe(true);
+          if (!result.ok || !parsed?.ok || !rule) return;
+          expect(result.reference.registry).toBe(rule.target.host);
+          const rest = rule.source.pathPrefix === '' ? parsed.reference.repository : parsed.reference.repository.slice(rule.source.pathPrefix.length + 1);
+          expect(result.reference.repository).toBe([rule.target.pathPrefix, rest].filter((part) => part !== '').join('/'));
+          expect(result.reference.tag).toBe(parsed.reference.tag);
+          expect(result.reference.digest).toBe(parsed.reference.digest);
+          expect(config.imageMirrors.some(({ source }) => isAllowedImage(result.reference, [source]))).toBe(false);
+        });
+      }),
+      RUNS,
+    );
+    // The generators are meant to hit the rules often: the property is not vacuous.
+    expect(rewrites).toBeGreaterThan(RUNS.numRuns / 4);
+  });
+});
+
+describe('validate of a controller and of the Pods its template makes, after mutate', () => {
+  const who = (message: string) =>
+    message
+      .slice(message.indexOf(': ') + 2)
+      .split('; ')
+      .map((part) => part.replace(/ (uses|has) .*$/, ''));
+
+  it('agree: both allowed, or both denied for the same rule sentence and the same containers and volumes', () => {
+    const verdicts = { allowed: 0, denied: 0 };
+    fc.assert(
+      fc.property(
+        mirrorSpecArb,
+        mirrorsArb,
+        fc.constantFrom(
+          'registry.example.com',
+          'mirror.example.com,registry.example.com:5000/team',
+          'mirror.example.com:8443/team,[::1]:5000',
+          'docker.io,public.example.org',
+          // Every host but the public ones: allowed exactly when everything public is mirrored.
+          TARGET_HOSTS.join(','),
+          TARGET_HOSTS.join(','),
+          // Every host: denied only for images that do not parse, and for the tag and digest rules.
+          MIRROR_HOSTS.join(','),
+        ),
+        fc.constantFrom('', '', 'latest'),
+        fc.constantFrom('false', 'false', 'true'),
+        (spec, mirrors, allowed, tags, digest) => {
+          const config = loadConfig({ IMAGE_MIRRORS: mirrors.join(','), ALLOWED_REGISTRIES: allowed, DISALLOWED_TAGS: tags, REQUIRE_DIGEST: digest });
+          const template = { metadata: { labels: { app: 'web' } }, spec: { ...spec, ephemeralContainers: undefined } };
+          const deployment = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web' }, spec: { selector: {}, template } };
+          const ofDeployment = validateImages(podRequest(deployment, { kind: { group: 'apps', version: 'v1', kind: 'Deployment' } }), config);
+
+          const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { generateName: 'web-' }, spec: structuredClone(template.spec) };
+          const created = podRequest(pod, { name: undefined });
+          const ofPod = validateImages({ ...created, object: applied(pod, patchOf(created, config)) }, config);
+
+          expect(ofPod.allowed).toBe(ofDeployment.allowed);
+          verdicts[ofPod.allowed ? 'allowed' : 'denied'] += 1;
+          if (ofPod.allowed || ofDeployment.allowed) return;
+          expect(ofPod.message.split(': ')[0]).toBe(ofDeployment.message.split(': ')[0]);
+          expect(who(ofPod.message)).toEqual(who(ofDeployment.message));
+        },
+      ),
+      RUNS,
+    );
+    expect(verdicts.allowed).toBeGreaterThan(RUNS.numRuns / 40);
+    expect(verdicts.denied).toBeGreaterThan(RUNS.numRuns / 4);
   });
 });

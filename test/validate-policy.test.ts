@@ -330,3 +330,166 @@ describe('VALIDATION_ACTION', () => {
     expect(admissionResponse(request, validate(request))).toEqual({ uid: request.uid, allowed: false, status: { code: 403, message } });
   });
 });
+
+describe('near misses', () => {
+  it.each([
+    ['registry.example.com:443/team/app', {}, 'registry.example.com:443 is not registry.example.com: the port is part of the registry name'],
+    ['registry.example.com/team2/app:1', { ALLOWED_REGISTRIES: 'registry.example.com/team' }, 'team2/app is outside registry.example.com/team'],
+    ['Docker.io/evil', { ALLOWED_REGISTRIES: 'docker.io/library' }, 'evil is outside docker.io/library'],
+  ])('says why %s misses', (image, env, reason) => {
+    const message = denialOf(validate(podRequest(pod({ containers: [{ name: 'web', image }] })), env));
+    expect(message).toMatch(new RegExp(`: container "web" uses "${image.replace(/[.]/g, '\\.')}" \\(${reason.replace(/[.]/g, '\\.')}\\)$`));
+  });
+
+  it('keeps the bounds with many near misses: about 1 KiB of message, ten warnings under 120 characters', () => {
+    const containers = Array.from({ length: 40 }, (_, i) => ({ name: `c${i}`, image: `registry.example.com:${5000 + i}/team/app-${i}:1.0` }));
+    const request = podRequest(pod({ containers }));
+    const message = denialOf(validate(request));
+    expect(message.length).toBeLessThanOrEqual(SENTENCE.length + 2 + 1024 + '; and 99 more'.length);
+    expect(message).toMatch(/; and \d+ more$/);
+    const decision = validate(request, { VALIDATION_ACTION: 'warn' });
+    const warnings = decision.allowed ? (decision.warnings ?? []) : [];
+    expect(warnings).toHaveLength(10);
+    for (const warning of warnings) expect(warning.length).toBeLessThan(120);
+  });
+});
+
+describe('DISALLOWED_TAGS and REQUIRE_DIGEST', () => {
+  const SHA = `sha256:${'ab'.repeat(32)}`;
+  const hub = { ALLOWED_REGISTRIES: 'docker.io,registry.example.com' };
+  const tags = { ...hub, DISALLOWED_TAGS: 'latest' };
+  const digests = { ...hub, REQUIRE_DIGEST: 'true' };
+  const single = (image: string) => podRequest(pod({ containers: [{ name: 'web', image }] }));
+
+  it('denies a disallowed tag, with its own sentence when no registry rule fails', () => {
+    expect(validate(single('nginx:latest'), tags)).toEqual({
+      allowed: false,
+      message: 'Invalid image. Images must not use the tag latest: container "web" uses "nginx:latest" (tag "latest" is not allowed)',
+    });
+    expect(denialOf(validate(single('nginx:dev'), { ...hub, DISALLOWED_TAGS: 'latest,dev' }))).toBe(
+      'Invalid image. Images must not use the tags latest, dev: container "web" uses "nginx:dev" (tag "dev" is not allowed)',
+    );
+  });
+
+  it('counts an image with neither tag nor digest as latest', () => {
+    expect(denialOf(validate(single('nginx'), tags))).toBe(
+      'Invalid image. Images must not use the tag latest: container "web" uses "nginx" (no tag means "latest", which is not allowed)',
+    );
+  });
+
+  it('does not judge a digest-pinned image by its tag: the runtime pulls the digest', () => {
+    expect(validate(single(`nginx:latest@${SHA}`), tags)).toEqual({ allowed: true });
+    expect(validate(single(`nginx@${SHA}`), tags)).toEqual({ allowed: true });
+  });
+
+  it('compares tags exactly: Latest is another tag', () => {
+    expect(validate(single('nginx:Latest'), tags)).toEqual({ allowed: true });
+    expect(validate(single('nginx:1.27'), tags)).toEqual({ allowed: true });
+  });
+
+  it('REQUIRE_DIGEST: denies every image without a digest', () => {
+    expect(validate(single('nginx:1.27'), digests)).toEqual({
+      allowed: false,
+      message: 'Invalid image. Images must be pinned by digest: container "web" uses "nginx:1.27" (not pinned by digest)',
+    });
+    expect(validate(single(`nginx:1.27@${SHA}`), digests)).toEqual({ allowed: true });
+    expect(validate(single('nginx:1.27'), { ...hub, REQUIRE_DIGEST: 'false' })).toEqual({ allowed: true });
+  });
+
+  it('with both rules, reports the digest: pinning settles both', () => {
+    expect(denialOf(validate(single('nginx:latest'), { ...tags, REQUIRE_DIGEST: 'true' }))).toBe(
+      'Invalid image. Images must be pinned by digest: container "web" uses "nginx:latest" (not pinned by digest)',
+    );
+  });
+
+  it('keeps the tutorial sentence when a registry rule fails too, with each reason in its place', () => {
+    const request = podRequest(
+      pod({
+        containers: [
+          { name: 'web', image: 'public.example.org/x/web:latest' },
+          { name: 'app', image: 'registry.example.com/team/app:latest' },
+        ],
+        initContainers: [{ name: 'setup', image: 'busybox' }],
+        volumes: [{ name: 'model', image: { reference: 'registry.example.com/model' } }],
+      }),
+    );
+    expect(denialOf(validate(request, { DISALLOWED_TAGS: 'latest' }))).toBe(
+      `${SENTENCE}: container "web" uses "public.example.org/x/web:latest"; container "app" uses "registry.example.com/team/app:latest" (tag "latest" is not allowed); ` +
+        'init container "setup" uses "busybox"; image volume "model" uses "registry.example.com/model" (no tag means "latest", which is not allowed)',
+    );
+  });
+
+  it('applies the UPDATE rule: only images the old object did not have', () => {
+    const old = pod({ containers: [{ name: 'web', image: 'nginx:latest' }] });
+    const relabelled = { ...old, metadata: { name: 'p', labels: { a: 'b' } } };
+    expect(validate(podRequest(relabelled, { operation: 'UPDATE', oldObject: old }), tags)).toEqual({ allowed: true });
+    const added = pod({ containers: [{ name: 'web', image: 'nginx:latest' }, { name: 'new', image: 'redis' }] });
+    expect(denialOf(validate(podRequest(added, { operation: 'UPDATE', oldObject: old }), tags))).toBe(
+      'Invalid image. Images must not use the tag latest: container "new" uses "redis" (no tag means "latest", which is not allowed)',
+    );
+  });
+
+  it('takes the same warn and audit actions', () => {
+    const message = 'Invalid image. Images must be pinned by digest: container "web" uses "nginx:1.27" (not pinned by digest)';
+    expect(validate(single('nginx:1.27'), { ...digests, VALIDATION_ACTION: 'warn' })).toEqual({
+      allowed: true,
+      warnings: ['Invalid image. Images must be pinned by digest', 'container "web" uses "nginx:1.27" (not pinned by digest)'],
+      violation: message,
+    });
+    expect(validate(single('nginx:1.27'), { ...digests, VALIDATION_ACTION: 'audit' })).toEqual({ allowed: true, violation: message });
+  });
+
+  it.each(WORKLOADS)('judges the pod template of %j too', (kind, build) => {
+    const bad = build({ containers: [{ name: 'web', image: 'nginx:latest' }] });
+    expect(denialOf(validate(podRequest(bad, { kind }), tags))).toBe(
+      'Invalid image. Images must not use the tag latest: container "web" uses "nginx:latest" (tag "latest" is not allowed)',
+    );
+  });
+});
+
+describe('IMAGE_MIRRORS', () => {
+  const MIRROR = 'mirror.example.com';
+  const intoAllowed = { IMAGE_MIRRORS: `docker.io=registry.example.com/docker-hub` };
+  const intoOther = { IMAGE_MIRRORS: `docker.io=${MIRROR}/docker-hub` };
+  const deployments = WORKLOADS.filter(([kind]) => kind.kind !== 'Pod');
+
+  it.each(deployments)('judges the template of %j as the mirrors will rewrite it: allowed when docker.io is mirrored into an allowed registry', (kind, build) => {
+    const object = build({ containers: [{ name: 'web', image: 'nginx:1.27' }], initContainers: [{ name: 'setup', image: 'busybox' }] });
+    expect(validate(podRequest(object, { kind }), intoAllowed)).toEqual({ allowed: true });
+  });
+
+  it.each(deployments)('denies the template of %j mirrored into a registry that is not allowed, naming the image as written', (kind, build) => {
+    const object = build({ containers: [{ name: 'web', image: 'nginx:1.27' }] });
+    expect(denialOf(validate(podRequest(object, { kind }), intoOther))).toBe(
+      `${SENTENCE}: container "web" uses "nginx:1.27" (mirrored to ${MIRROR}/docker-hub/library/nginx:1.27)`,
+    );
+    expect(denialOf(validate(podRequest(object, { kind }), {}))).toBe(`${SENTENCE}: container "web" uses "nginx:1.27"`);
+  });
+
+  it('judges a Pod as it arrives: mutate has rewritten it already', () => {
+    expect(denialOf(validate(podRequest(pod({ containers: [{ name: 'web', image: 'nginx:1.27' }] })), intoAllowed))).toBe(
+      `${SENTENCE}: container "web" uses "nginx:1.27"`,
+    );
+    const mirrored = pod({ containers: [{ name: 'web', image: 'registry.example.com/docker-hub/library/nginx:1.27' }] });
+    expect(validate(podRequest(mirrored), intoAllowed)).toEqual({ allowed: true });
+  });
+
+  it('judges tags after mirroring, which keeps them', () => {
+    const [kind, build] = deployments.find(([gvk]) => gvk.kind === 'Deployment') ?? [];
+    if (!kind || !build) throw new Error('no Deployment builder');
+    const object = build({ containers: [{ name: 'web', image: 'nginx:latest' }] });
+    expect(denialOf(validate(podRequest(object, { kind }), { ...intoAllowed, DISALLOWED_TAGS: 'latest' }))).toBe(
+      'Invalid image. Images must not use the tag latest: container "web" uses "nginx:latest" (tag "latest" is not allowed)',
+    );
+  });
+
+  it('adds the near miss of the mirror target to the message', () => {
+    const [kind, build] = deployments.find(([gvk]) => gvk.kind === 'Deployment') ?? [];
+    if (!kind || !build) throw new Error('no Deployment builder');
+    const object = build({ containers: [{ name: 'web', image: 'nginx:1.27' }] });
+    expect(denialOf(validate(podRequest(object, { kind }), { IMAGE_MIRRORS: 'docker.io=registry.example.com:443/hub' }))).toBe(
+      `${SENTENCE}: container "web" uses "nginx:1.27" (mirrored to registry.example.com:443/hub/library/nginx:1.27, and ` +
+        'registry.example.com:443 is not registry.example.com: the port is part of the registry name)',
+    );
+  });
+});

@@ -161,18 +161,37 @@ describe('npm run webhook-config -- --url … --token …', () => {
 });
 
 describe('options', () => {
+  const EPHEMERAL_CONTAINERS_UPDATE = {
+    apiGroups: [''],
+    apiVersions: ['v1'],
+    resources: ['pods/ephemeralcontainers'],
+    operations: ['UPDATE'],
+    scope: 'Namespaced',
+  };
+
   it('in enforce mode, sends mutate pods/ephemeralcontainers updates too and fails closed', () => {
     const { mutate } = schemaCheck(
       parseStream(renderWebhookConfigurations({ url: BASE, token: TOKEN, imagePullPolicyMode: 'enforce' })),
     );
     expect(mutate.failurePolicy).toBe('Fail');
-    expect(mutate.rules).toContainEqual({
-      apiGroups: [''],
-      apiVersions: ['v1'],
-      resources: ['pods/ephemeralcontainers'],
-      operations: ['UPDATE'],
-      scope: 'Namespaced',
-    });
+    expect(mutate.rules).toContainEqual(EPHEMERAL_CONTAINERS_UPDATE);
+  });
+
+  it('with --image-mirrors, sends mutate pods/ephemeralcontainers updates too and fails closed, saying why', async () => {
+    const output = await main(['--url', BASE, '--token', TOKEN, '--image-mirrors', 'docker.io=111122223333.dkr.ecr.eu-west-1.amazonaws.com/docker-hub']);
+    const { mutate, validate } = schemaCheck(parseStream(output));
+    expect(mutate.failurePolicy).toBe('Fail');
+    expect(validate.failurePolicy).toBe('Fail');
+    expect(mutate.rules).toContainEqual(EPHEMERAL_CONTAINERS_UPDATE);
+    expect(output).toMatch(/# failurePolicy Fail: with IMAGE_MIRRORS, mutate sends images through the mirrors/);
+    expect(output).not.toMatch(/failurePolicy Ignore/);
+
+    // With enforce as well, both reasons are given; an empty value is no mirrors at all.
+    const both = renderWebhookConfigurations({ url: BASE, token: TOKEN, imagePullPolicyMode: 'enforce', imageMirrors: 'public.example.org=mirror.example.com/quay' });
+    expect(both).toMatch(/# failurePolicy Fail: in "enforce" mode[\s\S]*# failurePolicy Fail: with IMAGE_MIRRORS/);
+    const none = schemaCheck(parseStream(renderWebhookConfigurations({ url: BASE, token: TOKEN, imageMirrors: ' ' })));
+    expect(none.mutate.failurePolicy).toBe('Ignore');
+    expect(none.mutate.rules).toHaveLength(1);
   });
 
   it('excludes the exempt namespaces besides kube-system, and keeps a path prefix of the base URL', () => {
@@ -229,6 +248,8 @@ describe('bad input', () => {
     [['--url', BASE, '--token', TOKEN, '--exempt-namespaces', 'Bad_Name'], /not a namespace name/],
     [['--url', BASE, '--token', TOKEN, '--image-pull-policy-mode', 'always'], /default or enforce/],
     [['--url', BASE, '--token', TOKEN, '--timeout-seconds', '45'], /1 to 30/],
+    [['--url', BASE, '--token', TOKEN, '--image-mirrors', 'docker.io'], /--image-mirrors: Invalid configuration: IMAGE_MIRRORS has "docker.io", which is not of the form source=target/],
+    [['--url', BASE, '--token', TOKEN, '--image-mirrors', 'docker.io=docker.io/hub'], /IMAGE_MIRRORS has target "docker.io\/hub", which overlaps the source "docker.io"/],
     [['--url', BASE, '--token', TOKEN, '--unknown'], /Unknown option/],
     [['--url', BASE], /the token is missing/],
     [['--url', BASE, '--token', TOKEN, '--region', 'eu-west-1'], /--region goes with --secret-id/],

@@ -2,7 +2,8 @@
  * Configuration from environment variables, with the defaults of the design.
  * Invalid values throw a ConfigError naming the variable, at start-up.
  */
-import { type RegistryRule, parseRegistryRule } from './image-reference';
+import { type RegistryRule, isValidTag, parseRegistryRule } from './image-reference';
+import { type MirrorRule, parseMirrorRules } from './image-mirrors';
 
 export const PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
 export type PullPolicy = (typeof PULL_POLICIES)[number];
@@ -21,6 +22,12 @@ export interface Config {
   imagePullPolicyMode: PullPolicyMode;
   validationAction: ValidationAction;
   exemptNamespaces: ReadonlySet<string>;
+  /** Rules `source=target` that mutate applies to new Pods' images; empty for none. */
+  imageMirrors: MirrorRule[];
+  /** Tags validate refuses (an image with neither tag nor digest counts as `latest`). */
+  disallowedTags: ReadonlySet<string>;
+  /** Whether validate refuses images that are not pinned by digest. */
+  requireDigest: boolean;
   /** Undefined when caller authentication is off. */
   tokenSecretId: string | undefined;
   secretCacheTtlSeconds: number;
@@ -34,6 +41,9 @@ export const DEFAULTS = {
   IMAGE_PULL_POLICY_MODE: 'default',
   VALIDATION_ACTION: 'deny',
   EXEMPT_NAMESPACES: 'kube-system',
+  IMAGE_MIRRORS: '',
+  DISALLOWED_TAGS: '',
+  REQUIRE_DIGEST: 'false',
   WEBHOOK_TOKEN_SECRET_ID: '',
   SECRET_CACHE_TTL_SECONDS: '300',
 } as const;
@@ -96,6 +106,22 @@ function allowedRegistries(env: Environment): RegistryRule[] {
   });
 }
 
+function imageMirrors(env: Environment): MirrorRule[] {
+  try {
+    return parseMirrorRules(list(env, 'IMAGE_MIRRORS'));
+  } catch (error) {
+    throw new ConfigError('IMAGE_MIRRORS', `has ${(error as Error).message}`);
+  }
+}
+
+function disallowedTags(env: Environment): Set<string> {
+  const entries = list(env, 'DISALLOWED_TAGS');
+  for (const entry of entries) {
+    if (!isValidTag(entry)) throw new ConfigError('DISALLOWED_TAGS', `has "${entry}", which is not a valid image tag`);
+  }
+  return new Set(entries);
+}
+
 function pullSecretNamespaces(env: Environment): Config['imagePullSecretNamespaces'] {
   const entries = list(env, 'IMAGE_PULL_SECRET_NAMESPACES');
   if (entries.includes('*')) {
@@ -137,6 +163,9 @@ export function loadConfig(env: Environment = process.env): Config {
     imagePullPolicyMode: oneOf(env, 'IMAGE_PULL_POLICY_MODE', PULL_POLICY_MODES),
     validationAction: oneOf(env, 'VALIDATION_ACTION', VALIDATION_ACTIONS),
     exemptNamespaces: new Set(names(env, 'EXEMPT_NAMESPACES', DNS_LABEL, 'namespace name')),
+    imageMirrors: imageMirrors(env),
+    disallowedTags: disallowedTags(env),
+    requireDigest: oneOf(env, 'REQUIRE_DIGEST', ['true', 'false']) === 'true',
     tokenSecretId: secretId(env),
     secretCacheTtlSeconds: cacheTtl(env),
   };

@@ -1,15 +1,30 @@
 /**
- * The `mutate` policy: image pull policy and image pull secrets for new Pods.
- * It fills in only what is unset (idempotent, never overriding the user),
- * except in `enforce` mode, which gives every container `Always` as the
- * upstream AlwaysPullImages admission plugin does.
+ * The `mutate` policy: registry mirrors, image pull policy and image pull
+ * secrets for new Pods. It fills in only what is unset (idempotent, never
+ * overriding the user), except in `enforce` mode, which gives every container
+ * `Always` as the upstream AlwaysPullImages admission plugin does, and the
+ * mirrors the operator configured, which rewrite images into their targets
+ * (idempotent too: no target can be rewritten again).
  */
 import type { AdmissionRequest } from '../admission/admission-review';
 import type { Config } from './config';
-import { type Operation, appendUnique, fillIfEmpty, setValue } from './json-patch';
+import { type Operation, type PointerSegment, appendUnique, fillIfEmpty, setValue } from './json-patch';
 import { field, isObject } from '../common/json';
-import { type ContainerEntry, containersOf, imageVolumesOf, podSpecOf } from './pod-spec';
+import { type ContainerEntry, type ImageVolumeEntry, containersOf, imageVolumesOf, podSpecOf } from './pod-spec';
+import { mirroredImage } from './image-mirrors';
 import { type Decision, allow, requestKind, requestNamespace } from './decision';
+
+/** Rewrites every image that falls under a mirror source; unparseable images are left for validate. */
+function mirrorOperations(entries: readonly ContainerEntry[], volumes: readonly ImageVolumeEntry[], config: Config): Operation[] {
+  const rewrite = (path: PointerSegment[], image: unknown): Operation[] => {
+    const mirrored = mirroredImage(image, config.imageMirrors);
+    return mirrored === undefined ? [] : setValue(path, image, mirrored);
+  };
+  return [
+    ...entries.flatMap(({ list, index, container }) => rewrite(['spec', list, index, 'image'], container.image)),
+    ...volumes.flatMap(({ index, source }) => rewrite(['spec', 'volumes', index, 'image', 'reference'], source.reference)),
+  ];
+}
 
 function pullPolicyOperations(entries: readonly ContainerEntry[], config: Config): Operation[] {
   return entries.flatMap(({ list, index, container }) => {
@@ -57,17 +72,19 @@ export function mutatePod(request: AdmissionRequest, config: Config): Decision {
   if (request.operation === 'CREATE' && !request.subResource) {
     const spec = podSpecOf(request.object, ['spec']);
     if (!spec || !isObject(request.object)) return allow();
+    const containers = containersOf(spec);
     patch = [
-      ...pullPolicyOperations(containersOf(spec), config),
+      ...mirrorOperations(containers, imageVolumesOf(spec), config),
+      ...pullPolicyOperations(containers, config),
       ...imageVolumeOperations(spec, config),
       ...pullSecretOperations(spec, namespace, config),
     ];
-  } else if (
-    request.operation === 'UPDATE' &&
-    request.subResource === 'ephemeralcontainers' &&
-    config.imagePullPolicyMode === 'enforce'
-  ) {
-    patch = pullPolicyOperations(addedEphemeralContainers(request), config);
+  } else if (request.operation === 'UPDATE' && request.subResource === 'ephemeralcontainers') {
+    const added = addedEphemeralContainers(request);
+    patch = [
+      ...mirrorOperations(added, [], config),
+      ...(config.imagePullPolicyMode === 'enforce' ? pullPolicyOperations(added, config) : []),
+    ];
   }
   return patch.length > 0 ? { allowed: true, patch } : allow();
 }

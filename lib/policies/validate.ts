@@ -1,11 +1,17 @@
 /**
  * The `validate` policy: every image of a Pod or a workload's pod template
- * must come from an allowed registry. On UPDATE only images the old object did
- * not already have are judged, so a legacy object can still be relabelled.
+ * must come from an allowed registry, and pass the tag and digest rules (the
+ * chain of lib/policies/image-checks.ts). A Pod is judged as it arrives (mutate
+ * has rewritten it for the mirrors already); a workload's template, which
+ * mutate never rewrites, as the mirrors will rewrite the Pods made from it. On
+ * UPDATE only images the old object did not already have are judged, so a
+ * legacy object can still be relabelled.
  */
 import type { AdmissionRequest } from '../admission/admission-review';
 import type { Config } from './config';
-import { formatRegistryRule, isAllowedImage, parseImageReference } from './image-reference';
+import { type ImageRule, firstProblem } from './image-checks';
+import { mirrorOf } from './image-mirrors';
+import { formatRegistryRule, parseImageReference } from './image-reference';
 import { type JsonObject, field, isObject } from '../common/json';
 import { CONTAINER_LISTS, containersOf, imageVolumesOf, podSpecOf, podSpecPath } from './pod-spec';
 import { type Decision, allow, deny, requestKind, requestNamespace } from './decision';
@@ -44,20 +50,49 @@ function malformedLists(spec: JsonObject): string[] {
   });
 }
 
-/** One description per container or image volume whose image is not allowed. */
-function violations(spec: JsonObject, oldImages: ReadonlySet<unknown>, config: Config): string[] {
-  const found: string[] = [];
-  for (const { who, image } of imageUsers(spec)) {
-    if (oldImages.has(image)) continue;
-    if (typeof image !== 'string') {
-      found.push(image === undefined || image === null ? `${who} has no image` : `${who} has an image that is not a string`);
-      continue;
-    }
-    const parsed = parseImageReference(image);
-    if (!parsed.ok) found.push(`${who} uses ${JSON.stringify(image)} (${parsed.reason})`);
-    else if (!isAllowedImage(parsed.reference, config.allowedRegistries)) found.push(`${who} uses ${JSON.stringify(image)}`);
+/** One image that breaks a rule: the rule, and the description the message gives. */
+interface Finding {
+  rule: ImageRule;
+  part: string;
+}
+
+/** What is wrong with one image, if anything; `mirrored`: judge it as the mirrors would rewrite it. */
+function findingFor(who: string, image: unknown, config: Config, mirrored: boolean): Finding | undefined {
+  if (typeof image !== 'string') {
+    return { rule: 'registry', part: image === undefined || image === null ? `${who} has no image` : `${who} has an image that is not a string` };
   }
-  return found;
+  const uses = `${who} uses ${JSON.stringify(image)}`;
+  const parsed = parseImageReference(image);
+  if (!parsed.ok) return { rule: 'registry', part: `${uses} (${parsed.reason})` };
+  const mirror = mirrored ? mirrorOf(parsed.reference, config.imageMirrors) : undefined;
+  const problem = firstProblem(mirror?.reference ?? parsed.reference, config);
+  if (!problem) return undefined;
+  const details = [problem.rule === 'registry' && mirror ? `mirrored to ${mirror.image}` : undefined, problem.detail];
+  // ", and": "; " separates the images in the message.
+  const detail = details.filter((text) => text !== undefined).join(', and ');
+  return { rule: problem.rule, part: detail === '' ? uses : `${uses} (${detail})` };
+}
+
+/** One finding per container or image volume whose image breaks a rule. */
+function findingsOf(spec: JsonObject, oldImages: ReadonlySet<unknown>, config: Config, mirrored: boolean): Finding[] {
+  return imageUsers(spec).flatMap(({ who, image }) => {
+    if (oldImages.has(image)) return [];
+    const finding = findingFor(who, image, config, mirrored);
+    return finding ? [finding] : [];
+  });
+}
+
+/**
+ * The sentence the message starts with: the tutorial's, naming the allowed registries, when any
+ * image breaks the registry rule (or does not parse); else the digest rule, or the tag rule (with
+ * REQUIRE_DIGEST, every image the tag rule judges has already failed the digest rule).
+ */
+function sentenceFor(findings: readonly Finding[], config: Config): string {
+  const broke = (rule: ImageRule) => findings.some((finding) => finding.rule === rule);
+  if (broke('registry')) return `Invalid image. Images must come from ${config.allowedRegistries.map(formatRegistryRule).join(', ')}`;
+  if (broke('digest')) return 'Invalid image. Images must be pinned by digest';
+  const tags = [...config.disallowedTags];
+  return `Invalid image. Images must not use the tag${tags.length === 1 ? '' : 's'} ${tags.join(', ')}`;
 }
 
 /** Joins the parts with "; " until the text would pass `limit`, then counts the rest. */
@@ -76,7 +111,7 @@ function warningsFor(sentence: string, found: readonly string[]): string[] {
   const room = MAX_WARNINGS - 1;
   const shown = found.length <= room ? found : found.slice(0, room - 1);
   const warnings = [sentence, ...shown].map((text) => truncate(text, WARNING_LIMIT));
-  if (shown.length < found.length) warnings.push(`and ${found.length - shown.length} more containers with images not allowed`);
+  if (shown.length < found.length) warnings.push(`and ${found.length - shown.length} more images not allowed`);
   return warnings;
 }
 
@@ -97,10 +132,11 @@ export function validateImages(request: AdmissionRequest, config: Config): Decis
   if (malformed.length > 0) return deny(`Invalid ${kind}: ${malformed.map((problem) => `${path.join('.')}.${problem}`).join('; ')}`);
 
   const oldImages = request.operation === 'UPDATE' ? imagesOf(podSpecOf(request.oldObject, path)) : new Set<unknown>();
-  const found = violations(spec, oldImages, config);
-  if (found.length === 0) return allow();
+  const findings = findingsOf(spec, oldImages, config, !isPod);
+  if (findings.length === 0) return allow();
 
-  const sentence = `Invalid image. Images must come from ${config.allowedRegistries.map(formatRegistryRule).join(', ')}`;
+  const sentence = sentenceFor(findings, config);
+  const found = findings.map((finding) => finding.part);
   const message = `${sentence}: ${joinBounded(found, MESSAGE_LIMIT)}`;
   switch (config.validationAction) {
     case 'deny':

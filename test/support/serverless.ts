@@ -241,6 +241,8 @@ export interface SavedEvent {
 }
 
 export interface ExpectedResult {
+  /** The configuration variables the scenario needs, where they differ from the local stage's. */
+  environment?: Record<string, string>;
   statusCode: number;
   headers: Record<string, string>;
   /** The response body as JSON, an AdmissionReview's patch decoded to its array. */
