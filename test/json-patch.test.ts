@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { applyPatch } from 'fast-json-patch';
 import { describe, expect, it } from 'vitest';
 import {
@@ -180,6 +181,15 @@ describe('encodePatch', () => {
     const encoded = encodePatch(operations);
     expect(encoded).toMatch(/^[A-Za-z0-9+/]+=*$/);
     expect(JSON.parse(Buffer.from(encoded, 'base64').toString('utf8'))).toEqual(operations);
+  });
+
+  it('is the base64 of the UTF-8 JSON for any operations, ASCII or not', () => {
+    const operation = fc.record({ op: fc.constant('add' as const), path: fc.string({ unit: 'binary' }), value: fc.jsonValue() });
+    fc.assert(
+      fc.property(fc.array(operation, { maxLength: 5 }), (operations) => {
+        expect(encodePatch(operations)).toBe(Buffer.from(JSON.stringify(operations), 'utf8').toString('base64'));
+      }),
+    );
   });
 
   it('encodes an empty patch as an empty JSON array', () => {
