@@ -23,6 +23,8 @@ export const TARGETS = {
   coldStartOverFloorMsMax: 25,
   /** Warm p50 time per review over the floor's (JSON.parse + JSON.stringify of the same payload). */
   warmRatioMax: 2,
+  /** Reviews per second over HTTP, as a share of an empty handler's that writes the same log line. */
+  httpRatioMin: 0.85,
   /** p99 per review for the tutorial Pod, in process. */
   tutorialP99MsMax: 0.2,
   /**
