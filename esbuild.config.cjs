@@ -1,6 +1,6 @@
 // esbuild options for the Lambda bundles, shared by serverless-esbuild (serverless.yml `custom.esbuild.config`)
 // and the benchmark, so what is measured is what is deployed.
-// `module` first in mainFields lets esbuild take the ES-module build of fast-json-patch and drop what is unused.
+// `module` first in mainFields lets esbuild take a dependency's ES-module build, where it has one, and drop what is unused.
 //
 // The AWS SDK is left out of the bundles and taken from the nodejs22.x runtime, which ships SDK v3
 // (the one AWS call is Secrets Manager's GetSecretValue, a stable API; lib/auth/secrets-manager.ts loads it

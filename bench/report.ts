@@ -9,6 +9,13 @@ export function table(headers: readonly string[], rows: readonly (readonly (stri
   return [line(head ?? []), widths.map((width) => '-'.repeat(width)).join('  '), ...body.map(line)].join('\n');
 }
 
+/** The same table in GitHub markdown, to paste into the README (numbers right-aligned). */
+export function markdownTable(headers: readonly string[], rows: readonly (readonly (string | number)[])[]): string {
+  const numeric = headers.map((_, column) => rows.length > 0 && rows.every((row) => /^[\d$+.,x -]*[\d.]+\s*(?:µs|ms|KiB|B|%|x)?$|^$/.test(String(row[column] ?? ''))));
+  const line = (row: readonly (string | number)[]) => `| ${row.map((cell) => String(cell).replaceAll('|', '\\|')).join(' | ')} |`;
+  return [line(headers), `| ${numeric.map((right) => (right ? '---:' : '---')).join(' | ')} |`, ...rows.map(line)].join('\n');
+}
+
 export const TARGETS = {
   /** Each zipped bundle, without the AWS SDK (the Lambda runtime provides it). */
   zipBytesMax: 16 * 1024,
@@ -16,6 +23,8 @@ export const TARGETS = {
   coldStartOverFloorMsMax: 25,
   /** Warm p50 time per review over the floor's (JSON.parse + JSON.stringify of the same payload). */
   warmRatioMax: 2,
+  /** Reviews per second over HTTP, as a share of an empty handler's that writes the same log line. */
+  httpRatioMin: 0.85,
   /** p99 per review for the tutorial Pod, in process. */
   tutorialP99MsMax: 0.2,
   /**

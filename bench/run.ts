@@ -13,7 +13,9 @@ import { coldStarts } from './cold-start';
 import { DEPLOYED, authColdStartFigures, authColdStartTable, authenticatedColdStarts, buildAuthVariants } from './cold-start-auth';
 import { runSectionInChild } from './in-process';
 import { tutorialPayload } from './payloads';
-import { TARGETS, type TargetCheck, marginalPerContainer, table, verdict } from './report';
+import { costReport, measuredReviewLogBytes } from './cost';
+import { httpSection } from './http';
+import { TARGETS, type TargetCheck, marginalPerContainer, markdownTable, table as plainTable, verdict } from './report';
 import { round } from './stats';
 import { DEFAULT_MEASURE, type MeasureOptions, type WarmResult } from './warm';
 
@@ -32,6 +34,8 @@ const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
 
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
+  const markdown = process.argv.includes('--markdown');
+  const table = markdown ? markdownTable : plainTable;
   const options: MeasureOptions = quick ? { warmupMs: 100, durationMs: 200, rounds: 4, minSamples: 20 } : DEFAULT_MEASURE;
   const machine = {
     cpus: availableParallelism(),
@@ -122,6 +126,24 @@ async function main(): Promise<void> {
       ),
     );
 
+    // Over HTTP, against an empty handler that writes the same log line
+    const http = await httpSection(files, quick ? { requests: 500, repeats: 1 } : { requests: 4000, repeats: 3 });
+    console.log(
+      `\nWarm over HTTP: node:http on 127.0.0.1, ${http[0]?.requests} tutorial Pod reviews per handler from 16 connections; ` +
+        'the empty handler writes the same log line and answers the same AdmissionReview',
+    );
+    console.log(
+      table(
+        ['handler', 'reviews/s', 'of the empty handler', 'errors'],
+        http.map((r) => [r.name, Math.round(r.perSecond), `${Math.round(r.ratio * 100)}%`, r.errors]),
+      ),
+    );
+
+    // Cost, from the slowest warm p99 (Lambda bills each invocation rounded up to 1 ms)
+    const durationMs = round(Math.max(...warm.flatMap((row) => Object.values(row.handlers).map((r) => r.p99Ms))));
+    const reviewLogBytes = measuredReviewLogBytes();
+    console.log(`\n${costReport({ durationMs, reviewLogBytes }, markdown)}`);
+
     // Targets
     const checks: TargetCheck[] = [];
     for (const b of bundles) {
@@ -135,6 +157,9 @@ async function main(): Promise<void> {
       for (const [name, r] of Object.entries(results)) {
         checks.push({ target: `${name} warm, ${payload}: p50 <= ${TARGETS.warmRatioMax}x floor`, value: `${round(r.ratio, 2)}x`, met: r.ratio <= TARGETS.warmRatioMax });
       }
+    }
+    for (const r of http.filter((result) => result.name !== 'empty')) {
+      checks.push({ target: `${r.name} over HTTP >= ${TARGETS.httpRatioMin * 100}% of the empty handler's reviews/s`, value: `${Math.round(r.ratio * 100)}%`, met: r.ratio >= TARGETS.httpRatioMin });
     }
     for (const [name, r] of Object.entries(warm[0]?.handlers ?? {})) {
       checks.push({ target: `${name} tutorial Pod p99 < ${TARGETS.tutorialP99MsMax} ms`, value: `${ms(r.p99Ms)} ms`, met: r.p99Ms < TARGETS.tutorialP99MsMax });
@@ -189,6 +214,8 @@ async function main(): Promise<void> {
         ),
       })),
       linearity,
+      http: http.map((r) => ({ name: r.name, requests: r.requests, perSecond: Math.round(r.perSecond), ratio: round(r.ratio) })),
+      cost: { durationMs, reviewLogBytes },
       targets: checks,
     };
     console.log(`\n${JSON.stringify(figures)}`);

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { buildBundles, deployedBuildOptions } from '../bench/build';
 import { floorHandler } from '../bench/floor';
 import { deployment, deploymentPayload, podPayload, podWithContainers, tutorialPayload } from '../bench/payloads';
-import { marginalPerContainer, table } from '../bench/report';
+import { marginalPerContainer, markdownTable, table } from '../bench/report';
 import { median, quantile, round, summarise } from '../bench/stats';
 import { loadHandler, measureSeries, withSilentConsole } from '../bench/warm';
 import { crc32, zipOneFile } from '../bench/zip';
@@ -37,6 +37,15 @@ describe('report', () => {
   it('aligns columns under their headers', () => {
     const lines = table(['a', 'value'], [['long name', 1], ['x', 22]]).split('\n');
     expect(lines).toEqual(['a          value', '---------  -----', 'long name      1', 'x             22']);
+  });
+
+  it('writes markdown tables with number columns right-aligned and pipes escaped', () => {
+    expect(markdownTable(['payload', 'p50', 'ratio'], [['a | b', '7.9 µs', 3.2], ['c', '0.36 ms', 2]]).split('\n')).toEqual([
+      '| payload | p50 | ratio |',
+      '| --- | ---: | ---: |',
+      '| a \\| b | 7.9 µs | 3.2 |',
+      '| c | 0.36 ms | 2 |',
+    ]);
   });
 
   it('computes the marginal cost per container', () => {

@@ -1,10 +1,13 @@
+import fc from 'fast-check';
 import { applyPatch } from 'fast-json-patch';
 import { describe, expect, it } from 'vitest';
 import {
   type Operation,
+  PatchError,
   addIfAbsent,
   appendUnique,
   applyChecked,
+  checkPatch,
   createOrAppend,
   encodePatch,
   escapePointerSegment,
@@ -12,6 +15,7 @@ import {
   pointer,
   setValue,
 } from '../lib/policies/json-patch';
+import { exactJson } from './support/exact-json';
 
 const byName = (item: unknown): unknown => (item as { name?: unknown } | null)?.name;
 
@@ -34,11 +38,13 @@ describe('JSON Pointer', () => {
     expect(pointer([])).toBe('');
   });
 
-  it('builds pointers that fast-json-patch resolves to the intended member', () => {
+  it('builds pointers that resolve to the intended member, here and in fast-json-patch', () => {
     const key = 'example.com/~weird~1/key';
     const document = { metadata: { annotations: { [key]: 'old', 'example.com': { '~weird~1': { key: 'decoy' } } } } };
-    const result = applyChecked(document, [{ op: 'replace', path: pointer(['metadata', 'annotations', key]), value: 'new' }]);
-    expect(result).toEqual({ metadata: { annotations: { [key]: 'new', 'example.com': { '~weird~1': { key: 'decoy' } } } } });
+    const operations: Operation[] = [{ op: 'add', path: pointer(['metadata', 'annotations', key]), value: 'new' }];
+    const expected = { metadata: { annotations: { [key]: 'new', 'example.com': { '~weird~1': { key: 'decoy' } } } } };
+    expect(applyChecked(document, operations)).toEqual(expected);
+    expect(applyPatch(structuredClone(document), structuredClone(operations), true, false).newDocument).toEqual(expected);
   });
 });
 
@@ -177,6 +183,15 @@ describe('encodePatch', () => {
     expect(JSON.parse(Buffer.from(encoded, 'base64').toString('utf8'))).toEqual(operations);
   });
 
+  it('is the base64 of the UTF-8 JSON for any operations, ASCII or not', () => {
+    const operation = fc.record({ op: fc.constant('add' as const), path: fc.string({ unit: 'binary' }), value: fc.jsonValue() });
+    fc.assert(
+      fc.property(fc.array(operation, { maxLength: 5 }), (operations) => {
+        expect(encodePatch(operations)).toBe(Buffer.from(JSON.stringify(operations), 'utf8').toString('base64'));
+      }),
+    );
+  });
+
   it('encodes an empty patch as an empty JSON array', () => {
     expect(Buffer.from(encodePatch([]), 'base64').toString('utf8')).toBe('[]');
   });
@@ -191,17 +206,65 @@ describe('applyChecked', () => {
     expect(result).toEqual({ spec: { containers: [{ name: 'a', image: 'x', imagePullPolicy: 'Always' }] } });
   });
 
-  it.each<[string, Operation[]]>([
+  it('applies the three shapes the builders emit, and an insert at an index', () => {
+    const document = { spec: { containers: [{ name: 'a' }, { name: 'b' }], tolerations: [] } };
+    const result = applyChecked(document, [
+      { op: 'add', path: '/spec/containers/1/imagePullPolicy', value: 'Always' },
+      { op: 'add', path: '/spec/imagePullSecrets', value: [{ name: 'r' }] },
+      { op: 'add', path: '/spec/imagePullSecrets/-', value: { name: 's' } },
+      { op: 'add', path: '/spec/containers/0', value: { name: 'first' } },
+      { op: 'add', path: '/spec/tolerations/0', value: 'only' },
+    ]);
+    expect(result).toEqual({
+      spec: {
+        containers: [{ name: 'first' }, { name: 'a' }, { name: 'b', imagePullPolicy: 'Always' }],
+        tolerations: ['only'],
+        imagePullSecrets: [{ name: 'r' }, { name: 's' }],
+      },
+    });
+  });
+
+  it('replaces a member that exists, keeping its place among the members', () => {
+    const result = applyChecked({ a: 1, p: 'Never', z: 2 }, [{ op: 'add', path: '/p', value: 'Always' }]);
+    expect(JSON.stringify(result)).toBe('{"a":1,"p":"Always","z":2}');
+  });
+
+  it('treats "-" and digits as plain member names in an object', () => {
+    expect(applyChecked({ m: {} }, [{ op: 'add', path: '/m/-', value: 1 }, { op: 'add', path: '/m/01', value: 2 }])).toEqual({ m: { '-': 1, '01': 2 } });
+  });
+
+  it.each<[string, unknown[]]>([
     ['a missing parent', [{ op: 'add', path: '/spec/initContainers/0/imagePullPolicy', value: 'Always' }]],
+    ['a parent that is a string', [{ op: 'add', path: '/spec/containers/0/image/tag', value: '1' }]],
     ['an index past the end', [{ op: 'add', path: '/spec/containers/5', value: {} }]],
-    ['a replace of a missing member', [{ op: 'replace', path: '/spec/nothing', value: 1 }]],
-    ['a remove of a missing member', [{ op: 'remove', path: '/spec/nothing' }]],
-    ['a failing test', [{ op: 'test', path: '/spec/containers/0/image', value: 'y' }]],
+    ['an index with a leading zero (RFC 6901)', [{ op: 'add', path: '/spec/containers/00', value: {} }]],
+    ['an empty index', [{ op: 'add', path: '/spec/containers/', value: {} }]],
+    ['a name as an array index', [{ op: 'add', path: '/spec/containers/first', value: {} }]],
+    ['"-" before the last token', [{ op: 'add', path: '/spec/containers/-/name', value: 'b' }]],
+    ['an inherited member as a parent', [{ op: 'add', path: '/spec/constructor/name', value: 'x' }]],
+    ['a "__proto__" member', [{ op: 'add', path: '/spec/__proto__', value: { polluted: true } }]],
+    ['the whole document', [{ op: 'add', path: '', value: {} }]],
+    ['a path without a leading slash', [{ op: 'add', path: 'spec/x', value: 1 }]],
     ['an undefined value', [{ op: 'add', path: '/spec/x', value: undefined }]],
-    ['a path without a leading slash', [{ op: 'add', path: 'spec/x', value: 1 } as Operation]],
-    ['an unknown op', [{ op: 'merge', path: '/spec', value: {} } as unknown as Operation]],
-  ])('throws on %s', (_, operations) => {
-    expect(() => applyChecked(pod(), operations)).toThrow();
+    ['a value holding undefined', [{ op: 'add', path: '/spec/x', value: [{ name: undefined }] }]],
+    ['a replace (only add is supported)', [{ op: 'replace', path: '/spec/containers/0/image', value: 'y' }]],
+    ['a remove', [{ op: 'remove', path: '/spec/containers/0/image' }]],
+    ['an unknown op', [{ op: 'merge', path: '/spec', value: {} }]],
+    ['an operation that is not an object', ['add']],
+  ])('throws a PatchError on %s', (_, operations) => {
+    expect(() => applyChecked(pod(), operations as Operation[])).toThrow(PatchError);
+    expect(() => checkPatch(pod(), operations as Operation[])).toThrow(PatchError);
+  });
+
+  it('names the operation that fails and why', () => {
+    const operations: Operation[] = [
+      { op: 'add', path: '/spec/containers/0/imagePullPolicy', value: 'Always' },
+      { op: 'add', path: '/spec/volumes/0/image/pullPolicy', value: 'Always' },
+    ];
+    expect(() => checkPatch(pod(), operations)).toThrow('patch operation 1 does not apply: /spec/volumes is not an object or an array');
+    expect(() => checkPatch(pod(), [{ op: 'add', path: '/spec/containers/2', value: {} }])).toThrow(
+      'patch operation 0 does not apply: "2" is not "-" or an index from 0 to 1 of the array at /spec/containers',
+    );
   });
 
   it('never mutates the document, whether the patch applies or not', () => {
@@ -215,7 +278,7 @@ describe('applyChecked', () => {
     expect(() =>
       applyChecked(document, [
         { op: 'add', path: '/spec/containers/0/imagePullPolicy', value: 'Always' },
-        { op: 'remove', path: '/spec/missing' },
+        { op: 'add', path: '/spec/missing/x', value: 1 },
       ]),
     ).toThrow();
     expect(document).toEqual(snapshot);
@@ -233,5 +296,46 @@ describe('applyChecked', () => {
     // The encoded patch, applied by the API server, therefore gives the same result.
     const decoded = JSON.parse(Buffer.from(encodePatch(operations), 'base64').toString('utf8'));
     expect(applyPatch(pod(), decoded, true, false).newDocument).toEqual(result);
+  });
+});
+
+describe('checkPatch', () => {
+  /** A document with members of every kind, so that a change to any of them shows in its JSON. */
+  const document = () => ({
+    metadata: { name: 'p', labels: { app: 'x' } },
+    spec: { containers: [{ name: 'a', imagePullPolicy: '' }, { name: 'b' }], imagePullSecrets: [{ name: 'x' }] },
+  });
+  const everyShape: Operation[] = [
+    { op: 'add', path: '/spec/containers/0/imagePullPolicy', value: 'Always' },
+    { op: 'add', path: '/spec/containers/1/imagePullPolicy', value: 'Always' },
+    { op: 'add', path: '/spec/imagePullSecrets/-', value: { name: 'y' } },
+    { op: 'add', path: '/spec/imagePullSecrets/0', value: { name: 'w' } },
+    { op: 'add', path: '/spec/volumes', value: [{ name: 'v' }] },
+    { op: 'add', path: '/spec/volumes/0/image', value: { reference: 'r' } },
+    { op: 'add', path: '/spec/volumes/0/image/pullPolicy', value: 'Always' },
+    { op: 'add', path: '/metadata/labels', value: { replaced: 'yes' } },
+  ];
+
+  it('returns for a patch that applies and leaves the document and the operations exactly as they were', () => {
+    const target = document();
+    const before = exactJson(target);
+    const operations = structuredClone(everyShape);
+    expect(checkPatch(target, operations)).toBeUndefined();
+    // Member order and undefined members included: an undone member leaves no trace.
+    expect(exactJson(target)).toBe(before);
+    expect(exactJson(operations)).toBe(exactJson(everyShape));
+  });
+
+  it('undoes the operations that applied when a later one fails', () => {
+    const target = document();
+    const before = exactJson(target);
+    const operations: Operation[] = [...structuredClone(everyShape), { op: 'add', path: '/spec/containers/9', value: {} }];
+    expect(() => checkPatch(target, operations)).toThrow(new PatchError(8, '"9" is not "-" or an index from 0 to 2 of the array at /spec/containers'));
+    expect(exactJson(target)).toBe(before);
+    expect(exactJson(operations.slice(0, -1))).toBe(exactJson(everyShape));
+  });
+
+  it('checks what applyChecked applies: the result fast-json-patch gives for the same operations', () => {
+    expect(applyChecked(document(), everyShape)).toEqual(applyPatch(document(), structuredClone(everyShape), true, false).newDocument);
   });
 });

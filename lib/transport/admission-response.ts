@@ -5,7 +5,7 @@
  */
 import { type AdmissionRequest, type AdmissionResponse, allowed, denied, patched } from '../admission/admission-review';
 import { isObject } from '../common/json';
-import { applyChecked, encodePatch } from '../policies/json-patch';
+import { checkPatch, encodePatch } from '../policies/json-patch';
 import type { Decision } from '../policies/decision';
 
 /** Audit annotation key; the API server prefixes it with the webhook's name. */
@@ -16,7 +16,7 @@ export function admissionResponse(request: AdmissionRequest, decision: Decision)
   let response: AdmissionResponse;
   if (decision.patch && decision.patch.length > 0) {
     if (!isObject(request.object)) throw new Error('a patch was built for a request without an object');
-    applyChecked(request.object, decision.patch);
+    checkPatch(request.object, decision.patch);
     response = patched(request.uid, encodePatch(decision.patch), decision.warnings);
   } else {
     response = allowed(request.uid, decision.warnings);
