@@ -4,13 +4,11 @@
 //
 // The AWS SDK is left out of the bundles and taken from the nodejs22.x runtime, which ships SDK v3
 // (the one AWS call is Secrets Manager's GetSecretValue, a stable API; lib/auth/secrets-manager.ts loads it
-// on first use, with an overall abort budget of its own). Measured with `npm run package`:
-//   SDK bundled:  mutate.zip 123 KB (mutate.js 348 KB), validate.zip 124 KB
-//   SDK excluded: mutate.zip  11 KB (mutate.js  28 KB), validate.zip  12 KB (validate.js 30 KB)
-// Loading the bundle took 16 ms with the SDK inside and 5 ms without it (Node 20, x86, idle); loading
-// and constructing the SDK client on the first authenticated request took 30-60 ms either way.
-// Excluded wins: a tenth of the upload, and a cold start that does not parse 300 KB of SDK code the
-// runtime already has. The price: the SDK version is the runtime's (AWS updates it), not the
+// when the handler is built, in Lambda's init phase, within an overall abort budget of its own).
+// SDK bundled (tree-shaken to GetSecretValue) the zips are about 115 KiB instead of about 9 KiB; the
+// measured cold starts of both ways are in README "Authenticated cold start" (`npm run bench`).
+// Excluded is shipped: a tenth of the upload and no SDK code in the bundle for the runtime to parse
+// when authentication is off. The price: the SDK version is the runtime's (AWS updates it), not the
 // lockfile's. To pin it instead, drop `external` and `exclude` below (bench/build.ts adds the SDK
 // as external by itself: change it too).
 // test/packaged-bundle.test.ts runs the packaged zip with the SDK found through NODE_PATH, as on Lambda.

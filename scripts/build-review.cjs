@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Builds the offline review command (`admission-webhooks review`, lib/cli/main.ts) into one
 // self-contained CommonJS file, dist/admission-webhooks.cjs, that bin/admission-webhooks.cjs loads
-// with plain `node`: yaml, diff and fast-json-patch are bundled in, so it needs no node_modules.
+// with plain `node`: yaml and diff are bundled in, so it needs no node_modules.
 // Same esbuild options as the Lambda bundles (esbuild.config.cjs). The AWS SDK stays external as
 // there, but the command never loads it: caller authentication is always off offline.
 //
