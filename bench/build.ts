@@ -1,8 +1,8 @@
 /**
  * Builds the function bundles exactly as deployed: the shared options of
  * esbuild.config.cjs (also serverless-esbuild's config), bundled, CommonJS,
- * with the AWS SDK left to the Lambda runtime. Then zips each bundle the way
- * the deployment does (see zip.ts).
+ * with the Secrets Manager client inside, tree-shaken to GetSecretValue. Then
+ * zips each bundle the way the deployment does (see zip.ts).
  */
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -13,7 +13,6 @@ import { zipOneFile } from './zip';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const FUNCTIONS = ['mutate', 'validate'] as const;
-const AWS_SDK = '@aws-sdk/*';
 export type FunctionName = (typeof FUNCTIONS)[number];
 
 export interface Bundle {
@@ -27,13 +26,11 @@ export interface Bundle {
 
 /**
  * The deployed esbuild options: esbuild.config.cjs (called without the framework, it gives the
- * plain esbuild options) plus what serverless-esbuild adds for this service: the entry points,
- * `bundle: true`, and the AWS SDK external (the config already lists it; it is added here only if
- * it ever stops doing so, since the runtime provides the SDK either way).
+ * plain esbuild options) plus what serverless-esbuild adds for this service: the entry points
+ * and `bundle: true`.
  */
 export function deployedBuildOptions(outdir: string): BuildOptions {
   const shared = (createRequire(import.meta.url)(join(ROOT, 'esbuild.config.cjs')) as () => BuildOptions)();
-  const external = shared.external ?? [];
   return {
     ...shared,
     absWorkingDir: ROOT,
@@ -42,7 +39,6 @@ export function deployedBuildOptions(outdir: string): BuildOptions {
     outdir,
     bundle: true,
     format: 'cjs',
-    external: external.includes(AWS_SDK) ? external : [...external, AWS_SDK],
     logLevel: 'warning',
   };
 }

@@ -8,7 +8,7 @@
  *   bundled SDK, read in request    the client bundled, tree-shaken to what GetSecretValue needs
  *   runtime SDK, read at init       SDK load and secret read started at module load (init phase)
  *   bundled SDK, read at init       both
- *   deployed                        the bundle exactly as `serverless package` builds it
+ *   deployed                        the bundle exactly as `serverless package` builds it (bundled, read at init)
  *
  * Each variant runs twice per round: `on-demand` (the event handed over as soon as the bundle is
  * loaded) and `after-init` (the event 250 ms later, as with provisioned concurrency), where only
@@ -19,7 +19,7 @@ import { statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { type BuildOptions, type Plugin, build } from 'esbuild';
+import { type BuildOptions, build } from 'esbuild';
 import type { GatewayEvent } from '../lib/transport/http';
 import { SecretsManagerEndpoint } from '../test/support/secrets-manager-endpoint';
 import { ROOT, deployedBuildOptions, zippedSize } from './build';
@@ -66,32 +66,6 @@ export const handler = createWebhookHandler({
 });`;
 }
 
-/**
- * Resolves the SDK package to a module that takes only what we use from the SDK's own files, so
- * esbuild keeps no more of the client than GetSecretValue needs. Re-exporting from the package's
- * index would keep every command: lib/auth/secrets-manager.ts imports the SDK lazily, and esbuild
- * cannot tree-shake the `export *` of a lazily required module.
- */
-const SDK_FILES_USED: Record<string, string> = {
-  SecretsManagerClient: 'SecretsManagerClient.js',
-  GetSecretValueCommand: 'commands/GetSecretValueCommand.js',
-  ResourceNotFoundException: 'models/errors.js',
-};
-
-export const treeShakenSdk: Plugin = {
-  name: 'tree-shaken-secrets-manager',
-  setup(builder) {
-    builder.onResolve({ filter: /^@aws-sdk\/client-secrets-manager$/ }, () => ({ path: SDK, namespace: 'sdk-used' }));
-    builder.onLoad({ filter: /.*/, namespace: 'sdk-used' }, () => ({
-      contents: Object.entries(SDK_FILES_USED)
-        .map(([name, file]) => `export { ${name} } from '${SDK}/dist-es/${file}';`)
-        .join('\n'),
-      resolveDir: ROOT,
-      loader: 'js',
-    }));
-  },
-};
-
 export interface AuthBundle {
   name: string;
   file: string;
@@ -109,8 +83,9 @@ async function buildVariant(workDir: string, variant: (typeof VARIANTS)[number],
     outbase: undefined,
     stdin: { contents: entrySource(variant.readAtInit), resolveDir: ROOT, loader: 'ts', sourcefile: 'mutate-variant.ts' },
     outfile: join(outdir, 'mutate.js'),
-    external: variant.bundleSdk ? [] : deployed.external,
-    plugins: variant.bundleSdk ? [treeShakenSdk] : [],
+    // The deployed options bundle the client through their tree-shaking plugin; the runtime-SDK
+    // variants leave it out instead, for NODE_PATH to provide.
+    ...(variant.bundleSdk ? {} : { external: [SDK], plugins: [] }),
   };
   const result = await build(options);
   if (result.errors.length > 0) throw new Error(`esbuild failed for ${variant.name}`);

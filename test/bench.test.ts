@@ -138,11 +138,12 @@ describe('build', () => {
   const dir = mkdtempSync(join(tmpdir(), 'bench-test-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('uses the shared esbuild options with the deployed entry points, bundled as CommonJS without the AWS SDK', () => {
+  it('uses the shared esbuild options with the deployed entry points, bundled as CommonJS with the Secrets Manager client inside', () => {
     const options = deployedBuildOptions(dir);
     expect(options).toMatchObject({ bundle: true, format: 'cjs', minify: true, platform: 'node' });
     expect(options.entryPoints).toEqual(['functions/mutate.ts', 'functions/validate.ts']);
-    expect(options.external).toContain('@aws-sdk/*');
+    expect(options.external ?? []).toEqual([]);
+    expect(options.plugins?.map((plugin) => plugin.name)).toEqual(['secrets-manager-get-secret-value-only']);
   });
 
   it('builds bundles that answer the tutorial Pod as the handlers do', async () => {

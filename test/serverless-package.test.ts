@@ -93,8 +93,9 @@ describe('serverless package (default params, no credentials)', () => {
     process.stderr.write(`packaged zips: ${sizes.map(({ name, bytes }) => `${name}.zip ${bytes} bytes`).join(', ')}\n`);
     for (const { bytes } of sizes) {
       expect(bytes).toBeGreaterThan(1000);
-      // The AWS SDK stays out (the runtime provides it); bundled, each zip is over 100 KB.
-      expect(bytes).toBeLessThan(60_000);
+      // Our code is about 10 KiB of it, the bundled Secrets Manager client about 105 KiB (esbuild.config.cjs
+      // says why it is bundled); test/packaged-bundle.test.ts checks that only GetSecretValue came along.
+      expect(bytes).toBeLessThan(160_000);
     }
     expect(service.log).not.toMatch(/credential/i);
   });
