@@ -81,7 +81,7 @@ async function main(): Promise<void> {
     // Authenticated cold start: variants of mutate side by side, and the deployed bundle
     const authVariants = [...(await buildAuthVariants(workDir)), { ...byName.mutate, name: DEPLOYED }];
     const authCold = await authenticatedColdStarts(authVariants, tutorial.event, workDir, quick ? 3 : 11);
-    console.log(`\nAuthenticated cold start: the token checked against a local Secrets Manager, SDK from NODE_PATH, median of ${authCold.runs} runs (floor ${ms(authCold.floorWallMs)} ms)`);
+    console.log(`\nAuthenticated cold start: the token checked against a local Secrets Manager, runtime-SDK variants with the SDK from NODE_PATH, median of ${authCold.runs} runs (floor ${ms(authCold.floorWallMs)} ms)`);
     console.log(authColdStartTable(authCold));
 
     // Warm and growth, each in a fresh process of its own
