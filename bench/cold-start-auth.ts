@@ -276,8 +276,9 @@ const ms = (value: number) => `${round(value)} ms`;
 const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
 
 /** The report as the bench's table: medians of the on-demand runs, and the first review after init. */
-export function authColdStartTable(report: AuthColdReport): string {
-  return table(
+/** The variants as a table: plain text, or markdown with `format` = markdownTable (`--markdown`). */
+export function authColdStartTable(report: AuthColdReport, format: typeof table = table): string {
+  return format(
     ['mutate bundle', 'zipped', 'over floor', 'start to answer', 'bundle load', 'SDK load', 'client', 'secret read', 'review', 'first review after init'],
     report.variants.map((v) => [
       v.name,

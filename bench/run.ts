@@ -82,7 +82,7 @@ async function main(): Promise<void> {
     const authVariants = [...(await buildAuthVariants(workDir)), { ...byName.mutate, name: DEPLOYED }];
     const authCold = await authenticatedColdStarts(authVariants, tutorial.event, workDir, quick ? 3 : 11);
     console.log(`\nAuthenticated cold start: the token checked against a local Secrets Manager, runtime-SDK variants with the SDK from NODE_PATH, median of ${authCold.runs} runs (floor ${ms(authCold.floorWallMs)} ms)`);
-    console.log(authColdStartTable(authCold));
+    console.log(authColdStartTable(authCold, table));
 
     // Warm and growth, each in a fresh process of its own
     const files = { mutate: byName.mutate.file, validate: byName.validate.file };
