@@ -274,8 +274,11 @@ describe('caller authentication end to end', () => {
       // TTL 0: every request wants a fresh read, so the outage is hit at once.
       const handler = validateHandler({ SECRET_CACHE_TTL_SECONDS: '0' });
       expectAllowed(await call(handler, TOKEN_OLD));
+      // One read, or two: the read begun at start-up is joined if still under way, but with TTL 0 a
+      // value it already returned is stale, so the request reads again (a race on a loaded machine).
       const healthyReads = endpoint.countFor('AWSCURRENT');
-      expect(healthyReads).toBe(1);
+      expect(healthyReads).toBeGreaterThanOrEqual(1);
+      expect(healthyReads).toBeLessThanOrEqual(2);
 
       fault(endpoint);
       const first = await timedCall(handler, TOKEN_OLD);
