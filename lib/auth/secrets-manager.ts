@@ -1,7 +1,8 @@
 /**
- * The one AWS call at run time: reading a version of the token secret. The SDK
- * is loaded on first use, so a cold start that never needs it does not pay
- * for it. `AWS_ENDPOINT_URL_SECRETS_MANAGER` is honoured by the SDK itself.
+ * The one AWS call at run time: reading a version of the token secret. The
+ * client (bundled, see esbuild.config.cjs) is evaluated on first use: the read
+ * begun at start-up when authentication is on, never when it is off.
+ * `AWS_ENDPOINT_URL_SECRETS_MANAGER` is honoured by the SDK itself.
  *
  * The budget of a read covers everything it waits for: loading the SDK,
  * constructing the client, and the call (design: "Production").
