@@ -77,3 +77,4 @@ function workFolder(serverless) {
 module.exports = (serverless) =>
   serverless ? { ...esbuildOptions(), exclude: [], outputWorkFolder: workFolder(serverless) } : esbuildOptions();
 module.exports.SECRETS_MANAGER = SECRETS_MANAGER;
+module.exports.workFolder = workFolder;

@@ -49,17 +49,19 @@ function entrySource(readAtInit: boolean): string {
 import { createCallerAuth } from './lib/auth/caller-auth';
 import { secretsManagerFetcher } from './lib/auth/secrets-manager';
 import { consoleSink } from './lib/common/log';
-import { loadConfig } from './lib/policies/config';
+import { loadConfig, loadSettings } from './lib/policies/config';
 import { mutatePod } from './lib/policies/mutate';
 import { createWebhookHandler } from './lib/transport/webhook';
 const config = loadConfig(process.env);
+const settings = loadSettings(process.env);
 export const handler = createWebhookHandler({
   name: 'mutate',
   policy: (request) => mutatePod(request, config),
+  policyVersion: 'bench',
   authenticate: createCallerAuth({
     webhook: 'mutate',
-    fetchVersion: secretsManagerFetcher(config.tokenSecretId ?? ''),
-    ttlMs: config.secretCacheTtlSeconds * 1000,
+    fetchVersion: secretsManagerFetcher(settings.tokenSecretId ?? ''),
+    ttlMs: settings.secretCacheTtlSeconds * 1000,
     log: consoleSink,
     ${readAtInit ? 'startBudgetMs: 5000,' : ''}
   }),

@@ -148,6 +148,8 @@ export function measuredReviewLogBytes(): number {
     patchOperations: 0,
     durationMs: 0.0123,
     cluster: undefined,
+    policyVersion: '3f2a9c41d07e',
+    exceptions: undefined,
     violation: undefined,
   });
   return Buffer.byteLength(`${JSON.stringify(record)}\n`);

@@ -18,13 +18,21 @@
 //    compiled template is the one about to be uploaded. The next step, `deploy:deploy`, makes the
 //    first call that reads or changes the stack. `serverless deploy function` is checked before
 //    its first step too (it changes one function's configuration, never IAM).
+// 5. The policy file (scripts/policy-packaging.cjs): checked and written as JSON into every zip
+//    before anything is bundled, recorded in the template, checked again by the deploy guard; the
+//    old policy params are refused. Its hooks must run before serverless-esbuild's (which bundle and
+//    zip in the same lifecycle events), so this plugin is listed first in serverless.yml.
 'use strict';
+
+const { join } = require('node:path');
 
 const { assertDeployable, assertFunctionAuthenticated } = require('./deploy-guard.cjs');
 const { addAlarms, latencyThresholdMs } = require('./alarms.cjs');
 const { addDashboard } = require('./dashboard.cjs');
 const { addEdgeProtection, WEB_ACL } = require('./edge-protection.cjs');
 const { flag, positiveNumber } = require('./settings.cjs');
+const { METADATA_KEY, POLICY_JSON, assertPolicyDeployable, checkFunctionEnvironment, preparePolicy, refusePolicyParams } = require('./policy-packaging.cjs');
+const { workFolder } = require('../esbuild.config.cjs');
 
 const STAGE_LOGICAL_ID = 'ApiGatewayStage';
 
@@ -84,14 +92,65 @@ function addOperations(template, settings, { service, functions }) {
   addDashboard(template, { name: prefix, api, functions, webAcl, latencyThresholdMs: latencyThresholdMs(timeoutSeconds) });
 }
 
+/** Commands whose functions run from a zip on Lambda (POLICY_FILE relative to /var/task); the others run here. */
+const DEPLOYED = new Set(['package', 'deploy']);
+
 class WebhookStagePlugin {
-  constructor(serverless) {
+  constructor(serverless, options, { log } = {}) {
     this.serverless = serverless;
+    this.options = options ?? {};
+    this.log = log;
+    const policy = () => this.guard(() => this.preparePolicy());
     this.hooks = {
+      initialize: () => this.guard(() => refusePolicyParams(this.options.param, serverless.configurationInput?.params)),
+      'before:package:createDeploymentArtifacts': policy,
+      'before:deploy:function:packageFunction': policy,
+      'before:offline:start:init': policy,
+      'before:offline:start': policy,
+      'before:invoke:local:invoke': policy,
       'after:package:compileEvents': () => this.compileStage(),
-      'before:deploy:deploy': () => this.guard(() => assertDeployable(this.serverless.service.provider.compiledCloudFormationTemplate)),
+      'before:deploy:deploy': () =>
+        this.guard(() => {
+          const template = this.serverless.service.provider.compiledCloudFormationTemplate;
+          assertDeployable(template);
+          // `deploy --package` restores the settings it was packaged with; a param given now says what is meant now.
+          const settings = this.serverless.service.custom?.webhookStage ?? {};
+          const allowExampleRegistry = this.cliParam('allowExampleRegistry') ?? settings.allowExampleRegistry;
+          assertPolicyDeployable(template, { stage: this.serverless.service.provider.stage, allowExampleRegistry });
+        }),
       'before:deploy:function:initialize': () => this.guard(() => this.assertFunctionDeployable()),
     };
+  }
+
+  /** A `--param=name=value` of this command line, if given. */
+  cliParam(name) {
+    const given = [this.options.param ?? []].flat().map(String).find((item) => item.startsWith(`${name}=`));
+    return given?.slice(name.length + 1);
+  }
+
+  /**
+   * Checks the policy file, writes it as JSON into the build folder serverless-esbuild zips (or
+   * runs the handlers from), points every function's POLICY_FILE at it and checks each function's
+   * settings as the function will at start-up. Once per command.
+   */
+  preparePolicy() {
+    if (this.policy) return;
+    const { service, serviceDir } = this.serverless;
+    const settings = service.custom?.webhookStage ?? {};
+    const buildDir = join(serviceDir, workFolder(this.serverless), '.build');
+    this.policy = preparePolicy({ serviceDir, policyFile: settings.policyFile, buildDir });
+    const commands = this.serverless.processedInput?.commands ?? [];
+    service.provider.environment = { ...service.provider.environment, POLICY_FILE: DEPLOYED.has(commands[0]) ? POLICY_JSON : join(buildDir, POLICY_JSON) };
+    for (const name of service.getAllFunctions()) {
+      checkFunctionEnvironment(name, { ...service.provider.environment, ...service.getFunction(name).environment });
+    }
+    for (const warning of this.policy.warnings) this.log?.warning?.(warning);
+    if (this.policy.exampleRegistry.length > 0 && commands[0] === 'package') {
+      this.log?.warning?.(
+        `the policy allows registry.example.com, the example registry (${this.policy.exampleRegistry.join(', ')}): ` +
+          'serverless deploy refuses it on any stage but local unless --param=allowExampleRegistry=true',
+      );
+    }
   }
 
   fail(error) {
@@ -105,6 +164,10 @@ class WebhookStagePlugin {
       const template = service.provider.compiledCloudFormationTemplate;
       const settings = service.custom?.webhookStage ?? {};
       addStage(template, settings);
+      if (this.policy) {
+        const { policyFile, policyVersion, exampleRegistry } = this.policy;
+        template.Metadata = { ...template.Metadata, [METADATA_KEY]: { policyFile, policyVersion, exampleRegistry } };
+      }
       addOperations(template, settings, {
         service: service.service,
         functions: service.getAllFunctions().map((webhook) => {

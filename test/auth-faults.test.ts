@@ -86,7 +86,7 @@ function validateHandler(env: Record<string, string> = {}) {
     'validate',
     validateImages,
     { WEBHOOK_TOKEN_SECRET_ID: endpoint.secretName, ...env },
-    (record) => logs.push(record),
+    { log: (record) => logs.push(record) },
   );
 }
 

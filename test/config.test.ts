@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { handler as mutateHandler } from '../functions/mutate';
 import { handler as validateHandler } from '../functions/validate';
-import { type Config, ConfigError, type ConfigVariable, DEFAULTS, loadConfig } from '../lib/policies/config';
+import { type Config, ConfigError, type ConfigVariable, DEFAULTS, loadConfig, loadSettings } from '../lib/policies/config';
 import type { LogRecord } from '../lib/common/log';
 import { mutatePod } from '../lib/policies/mutate';
 import { validateImages } from '../lib/policies/validate';
@@ -12,6 +12,7 @@ import { podRequest, restEvent, review, tutorialPod } from './support/reviews';
 function configError(env: Record<string, string>): ConfigError {
   try {
     loadConfig(env);
+    loadSettings(env);
   } catch (error) {
     if (error instanceof ConfigError) return error;
     throw error;
@@ -24,7 +25,7 @@ describe('defaults', () => {
     const config = loadConfig({});
     expect(config).toEqual<Config>({
       allowedRegistries: [{ host: 'registry.example.com', pathPrefix: '' }],
-      imagePullSecrets: ['registry-credentials'],
+      imagePullSecrets: [{ name: 'registry-credentials' }],
       imagePullSecretNamespaces: { all: false, names: new Set(['default']) },
       defaultImagePullPolicy: 'Always',
       imagePullPolicyMode: 'default',
@@ -33,9 +34,9 @@ describe('defaults', () => {
       imageMirrors: [],
       disallowedTags: new Set(),
       requireDigest: false,
-      tokenSecretId: undefined,
-      secretCacheTtlSeconds: 300,
+      exceptions: [],
     });
+    expect(loadSettings({})).toEqual({ tokenSecretId: undefined, secretCacheTtlSeconds: 300, policyFile: undefined });
   });
 
   it('documents a default for every variable', () => {
@@ -49,6 +50,7 @@ describe('defaults', () => {
         'IMAGE_PULL_POLICY_MODE',
         'IMAGE_PULL_SECRETS',
         'IMAGE_PULL_SECRET_NAMESPACES',
+        'POLICY_FILE',
         'REQUIRE_DIGEST',
         'SECRET_CACHE_TTL_SECONDS',
         'VALIDATION_ACTION',
@@ -68,7 +70,7 @@ describe('valid custom values', () => {
   });
 
   it('IMAGE_PULL_SECRETS: a list of secret names, or none', () => {
-    expect(loadConfig({ IMAGE_PULL_SECRETS: 'ecr-pull, ghcr.io-pull' }).imagePullSecrets).toEqual(['ecr-pull', 'ghcr.io-pull']);
+    expect(loadConfig({ IMAGE_PULL_SECRETS: 'ecr-pull, ghcr.io-pull' }).imagePullSecrets).toEqual([{ name: 'ecr-pull' }, { name: 'ghcr.io-pull' }]);
     expect(loadConfig({ IMAGE_PULL_SECRETS: '' }).imagePullSecrets).toEqual([]);
   });
 
@@ -130,16 +132,16 @@ describe('valid custom values', () => {
   });
 
   it('WEBHOOK_TOKEN_SECRET_ID: a name or an ARN turns authentication on; empty leaves it off', () => {
-    expect(loadConfig({ WEBHOOK_TOKEN_SECRET_ID: 'admission/webhook-token' }).tokenSecretId).toBe('admission/webhook-token');
+    expect(loadSettings({ WEBHOOK_TOKEN_SECRET_ID: 'admission/webhook-token' }).tokenSecretId).toBe('admission/webhook-token');
     const arn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:admission/webhook-token-AbCdEf';
-    expect(loadConfig({ WEBHOOK_TOKEN_SECRET_ID: ` ${arn} ` }).tokenSecretId).toBe(arn);
-    expect(loadConfig({ WEBHOOK_TOKEN_SECRET_ID: '' }).tokenSecretId).toBeUndefined();
-    expect(loadConfig({ WEBHOOK_TOKEN_SECRET_ID: '   ' }).tokenSecretId).toBeUndefined();
+    expect(loadSettings({ WEBHOOK_TOKEN_SECRET_ID: ` ${arn} ` }).tokenSecretId).toBe(arn);
+    expect(loadSettings({ WEBHOOK_TOKEN_SECRET_ID: '' }).tokenSecretId).toBeUndefined();
+    expect(loadSettings({ WEBHOOK_TOKEN_SECRET_ID: '   ' }).tokenSecretId).toBeUndefined();
   });
 
   it('SECRET_CACHE_TTL_SECONDS: whole seconds', () => {
-    expect(loadConfig({ SECRET_CACHE_TTL_SECONDS: '60' }).secretCacheTtlSeconds).toBe(60);
-    expect(loadConfig({ SECRET_CACHE_TTL_SECONDS: ' 3600 ' }).secretCacheTtlSeconds).toBe(3600);
+    expect(loadSettings({ SECRET_CACHE_TTL_SECONDS: '60' }).secretCacheTtlSeconds).toBe(60);
+    expect(loadSettings({ SECRET_CACHE_TTL_SECONDS: ' 3600 ' }).secretCacheTtlSeconds).toBe(3600);
   });
 });
 
@@ -173,7 +175,7 @@ describe('invalid values fail with a ConfigError naming the variable', () => {
     ['IMAGE_MIRRORS', 'docker.io=mirror.example.com,index.docker.io=other.example.com', /source "docker.io" twice/],
     ['DISALLOWED_TAGS', 'latest,-dev', /"-dev", which is not a valid image tag/],
     ['DISALLOWED_TAGS', 'a b', /"a b", which is not a valid image tag/],
-    ['REQUIRE_DIGEST', 'yes', /must be one of true, false, got "yes"/],
+    ['REQUIRE_DIGEST', 'yes', /must be true or false, got "yes"/],
     ['REQUIRE_DIGEST', 'True', /got "True"/],
     ['REQUIRE_DIGEST', '', /got ""/],
     ['WEBHOOK_TOKEN_SECRET_ID', 'my webhook token', /secret name or ARN/],
@@ -205,16 +207,16 @@ describe('configuredHandler', () => {
       ['mutate', mutatePod],
       ['validate', validateImages],
     ] as const) {
-      expect(() => configuredHandler(name, policy, { [variable]: value }, () => {})).toThrow(ConfigError);
-      expect(() => configuredHandler(name, policy, { [variable]: value }, () => {})).toThrow(variable);
+      expect(() => configuredHandler(name, policy, { [variable]: value }, { log: () => {} })).toThrow(ConfigError);
+      expect(() => configuredHandler(name, policy, { [variable]: value }, { log: () => {} })).toThrow(variable);
     }
   });
 
   it('builds a working handler from a valid environment, warning once that authentication is off', async () => {
     const records: LogRecord[] = [];
-    const handler = configuredHandler('validate', validateImages, { ALLOWED_REGISTRIES: 'docker.io/library' }, (record) =>
-      records.push(record),
-    );
+    const handler = configuredHandler('validate', validateImages, { ALLOWED_REGISTRIES: 'docker.io/library' }, {
+      log: (record) => records.push(record),
+    });
     for (let i = 0; i < 2; i += 1) {
       const result = await handler(restEvent(review(podRequest(tutorialPod()))));
       expect(JSON.parse(result.body).response.allowed).toBe(true);
@@ -225,7 +227,7 @@ describe('configuredHandler', () => {
   });
 
   it('passes the configuration to the policy', async () => {
-    const handler = configuredHandler('mutate', mutatePod, { IMAGE_PULL_SECRETS: 'other', DEFAULT_IMAGE_PULL_POLICY: '' }, () => {});
+    const handler = configuredHandler('mutate', mutatePod, { IMAGE_PULL_SECRETS: 'other', DEFAULT_IMAGE_PULL_POLICY: '' }, { log: () => {} });
     const result = await handler(restEvent(review(podRequest(tutorialPod()))));
     const patch = JSON.parse(Buffer.from(JSON.parse(result.body).response.patch, 'base64').toString('utf8'));
     expect(patch).toEqual([{ op: 'add', path: '/spec/imagePullSecrets', value: [{ name: 'other' }] }]);

@@ -228,7 +228,7 @@ function expectDenialNaming(message: string, sentence: string, offences: (RegExp
 }
 
 const quiet = () => {};
-const corpusRegistries = configuredHandler('validate', validateImages, { ALLOWED_REGISTRIES: CORPUS_REGISTRIES.join(',') }, quiet);
+const corpusRegistries = configuredHandler('validate', validateImages, { ALLOWED_REGISTRIES: CORPUS_REGISTRIES.join(',') }, { log: quiet });
 
 describe('the corpus', () => {
   it('is the attributed selection: every YAML file is listed in SOURCES.md, and every listed file is here', () => {
@@ -363,7 +363,7 @@ describe.each(workloads.map((workload) => [`${workload.id} ${workload.kind}/${wo
 describe('validate with one corpus registry left out of the allowed list', () => {
   it.each(CORPUS_REGISTRIES)('without %s, denies exactly the workloads that pull from it', async (left) => {
     const allowed = CORPUS_REGISTRIES.filter((host) => host !== left);
-    const handler = configuredHandler('validate', validateImages, { ALLOWED_REGISTRIES: allowed.join(',') }, quiet);
+    const handler = configuredHandler('validate', validateImages, { ALLOWED_REGISTRIES: allowed.join(',') }, { log: quiet });
     const denied: string[] = [];
     for (const workload of workloads) {
       const body = await send(handler, createRequest(workload, workload.object, uidOf(workload)), '/validate/t');
@@ -437,8 +437,8 @@ describe('with every corpus registry mirrored into one allowed mirror', () => {
     IMAGE_MIRRORS: CORPUS_REGISTRIES.map((host) => `${host}=${MIRROR}/${host}`).join(','),
     ALLOWED_REGISTRIES: MIRROR,
   };
-  const mirroredMutate = configuredHandler('mutate', mutatePod, env, quiet);
-  const mirroredValidate = configuredHandler('validate', validateImages, env, quiet);
+  const mirroredMutate = configuredHandler('mutate', mutatePod, env, { log: quiet });
+  const mirroredValidate = configuredHandler('validate', validateImages, env, { log: quiet });
 
   /** Where the mirror serves an image: its host and the rest as written, with library/ for a one-segment Docker Hub name. */
   function mirrorOfImage(image: string): string | undefined {
@@ -455,8 +455,8 @@ describe('with every corpus registry mirrored into one allowed mirror', () => {
     ['not allowed', 'registry.example.com'],
   ])('judges each controller as the Pods its template makes after mutate, with the mirror %s', async (_, allowed) => {
     const handlers = {
-      mutate: configuredHandler('mutate', mutatePod, { ...env, ALLOWED_REGISTRIES: allowed }, quiet),
-      validate: configuredHandler('validate', validateImages, { ...env, ALLOWED_REGISTRIES: allowed }, quiet),
+      mutate: configuredHandler('mutate', mutatePod, { ...env, ALLOWED_REGISTRIES: allowed }, { log: quiet }),
+      validate: configuredHandler('validate', validateImages, { ...env, ALLOWED_REGISTRIES: allowed }, { log: quiet }),
     };
     const controllers = workloads.filter((workload) => !(workload.group === '' && workload.kind === 'Pod') && workload.pullers.length > 0);
     expect(controllers.length).toBeGreaterThan(50);

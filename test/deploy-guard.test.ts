@@ -35,6 +35,7 @@ describe('serverless deploy, offline (no AWS credentials)', () => {
   let emptySecret: { pkg: RunResult; deploy: RunResult };
   let otherSecret: RunResult;
   let fine: RunResult;
+  let exampleRegistry: RunResult;
   let arn: { deploy: RunResult; template: CloudFormationTemplate };
 
   const copy = (label: string) => {
@@ -77,18 +78,27 @@ describe('serverless deploy, offline (no AWS credentials)', () => {
     const fineDir = copy('guard-fine');
     cpSync(shared.outDir, join(fineDir, 'out'), { recursive: true });
 
+    // 5. The same package, deployed without saying that the example registry of the default policy is meant.
+    const exampleDir = copy('guard-example');
+    cpSync(shared.outDir, join(exampleDir, 'out'), { recursive: true });
+
     // 4. A plain deploy (it packages first) naming the secret by its full ARN in another partition.
     const arnDir = copy('guard-arn');
     const runArn = async () => {
-      const deploy = await runServerless(['deploy', '--stage', 'prod', '--region', 'cn-north-1', `--param=webhookTokenSecretId=${CN_ARN}`], arnDir, 120_000);
+      const deploy = await runServerless(
+        ['deploy', '--stage', 'prod', '--region', 'cn-north-1', `--param=webhookTokenSecretId=${CN_ARN}`, '--param=allowExampleRegistry=true'],
+        arnDir,
+        120_000,
+      );
       const template = JSON.parse(readFileSync(join(arnDir, '.serverless', 'cloudformation-template-update-stack.json'), 'utf8'));
       return { deploy, template };
     };
 
-    [emptySecret, otherSecret, fine, arn] = await Promise.all([
+    [emptySecret, otherSecret, fine, exampleRegistry, arn] = await Promise.all([
       runEmpty(),
       runServerless(['deploy', '--stage', 'dev', '--package', 'out'], otherDir),
-      runServerless(['deploy', '--stage', 'dev', '--package', 'out'], fineDir),
+      runServerless(['deploy', '--stage', 'dev', '--package', 'out', '--param=allowExampleRegistry=true'], fineDir),
+      runServerless(['deploy', '--stage', 'dev', '--package', 'out'], exampleDir),
       runArn(),
     ]);
   }, 240_000);
@@ -123,6 +133,14 @@ describe('serverless deploy, offline (no AWS credentials)', () => {
     expect(fine.code).not.toBe(0);
     expect(output(fine)).toMatch(CREDENTIALS_ERROR);
     expect(output(fine)).not.toMatch(REFUSED);
+  });
+
+  it('refuses a policy that still allows the example registry on a real stage, naming the field and the fix, before any AWS call', () => {
+    expect(exampleRegistry.code).not.toBe(0);
+    const text = output(exampleRegistry);
+    expect(text).toContain('Refusing to deploy stage dev: the policy (policy.yaml) allows registry.example.com, the example registry, in defaults.allowedRegistries');
+    expect(text).toContain('--param=allowExampleRegistry=true');
+    expect(text).not.toMatch(CREDENTIALS_ERROR);
   });
 
   it('uses a full secret ARN as it is, for both the functions and the IAM resource (aws-cn partition)', () => {

@@ -94,7 +94,7 @@ describe.each(eventFiles)('%s', (file) => {
   const fn = NAME.exec(file)?.[1] as keyof typeof HANDLERS;
   const event = readJson(file);
   const environment: Record<string, string> | undefined = readJson(expectedFor(file)).environment;
-  const handler = environment ? configuredHandler(fn, POLICIES[fn], environment, () => {}) : HANDLERS[fn];
+  const handler = environment ? configuredHandler(fn, POLICIES[fn], environment, { log: () => {} }) : HANDLERS[fn];
 
   it('names only configuration variables in its environment, and leaves authentication off', () => {
     const names = Object.keys(environment ?? {});

@@ -193,7 +193,7 @@ describe('a Pod with 5,000 containers', () => {
 describe('warn and audit modes stay bounded however many containers fail', () => {
   function modeHandler(action: 'warn' | 'audit') {
     const records: LogRecord[] = [];
-    const handler = configuredHandler('validate', validateImages, { VALIDATION_ACTION: action }, (record) => records.push(record));
+    const handler = configuredHandler('validate', validateImages, { VALIDATION_ACTION: action }, { log: (record) => records.push(record) });
     return { handler, records };
   }
 

@@ -33,6 +33,8 @@ const outcomeArb: fc.Arbitrary<ReviewOutcome> = fc.record({
   patchOperations: fc.nat(),
   durationMs: fc.double({ min: 0, max: 1e7, noNaN: true }),
   cluster: optionalText,
+  policyVersion: fc.stringMatching(/^[0-9a-f]{12}$/),
+  exceptions: fc.option(fc.array(text, { maxLength: 3 }), { nil: undefined }),
   violation: optionalText,
 });
 
@@ -49,16 +51,18 @@ describe('reviewRecord', () => {
     patchOperations: 2,
     durationMs: 0.0123456,
     cluster: undefined,
+    policyVersion: '3f2a9c41d07e',
+    exceptions: undefined,
     violation: undefined,
   };
 
   it('is one Embedded Metric Format record with the outcome, in this order', () => {
     expect(written(reviewRecord(outcome, 1_700_000_000_000))).toBe(
       '{"level":"INFO","message":"admission review","webhook":"mutate","uid":"u-1","kind":"Pod","namespace":"default",' +
-        '"operation":"CREATE","decision":"allowed","patchOperations":2,"durationMs":0.012,' +
+        '"operation":"CREATE","decision":"allowed","patchOperations":2,"durationMs":0.012,"policyVersion":"3f2a9c41d07e",' +
         '"_aws":{"Timestamp":1700000000000,"CloudWatchMetrics":[{"Namespace":"AdmissionWebhooks","Dimensions":[["webhook"]],' +
-        '"Metrics":[{"Name":"Allowed","Unit":"Count"},{"Name":"Denied","Unit":"Count"},{"Name":"Patched","Unit":"Count"}]}]},' +
-        '"Allowed":1,"Denied":0,"Patched":1}',
+        '"Metrics":[{"Name":"Allowed","Unit":"Count"},{"Name":"Denied","Unit":"Count"},{"Name":"Patched","Unit":"Count"},{"Name":"Excepted","Unit":"Count"}]}]},' +
+        '"Allowed":1,"Denied":0,"Patched":1,"Excepted":0}',
     );
   });
 
@@ -66,6 +70,11 @@ describe('reviewRecord', () => {
     const record = JSON.parse(written(reviewRecord({ ...outcome, cluster: 'prod-eu', decision: 'denied', patchOperations: 0 })));
     expect(record).toMatchObject({ cluster: 'prod-eu', Allowed: 0, Denied: 1, Patched: 0 });
     expect(record._aws.CloudWatchMetrics[0].Dimensions).toEqual([['webhook'], ['webhook', 'cluster']]);
+  });
+
+  it('lists the exceptions used and counts them in Excepted', () => {
+    const record = JSON.parse(written(reviewRecord({ ...outcome, exceptions: ['busybox-debug', 'legacy "x"'] })));
+    expect(record).toMatchObject({ policyVersion: '3f2a9c41d07e', exceptions: ['busybox-debug', 'legacy "x"'], Excepted: 1 });
   });
 
   it('writes exactly what JSON.stringify makes of the record, for any outcome', () => {

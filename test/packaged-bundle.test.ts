@@ -103,8 +103,8 @@ function savedEvent(name: string) {
 }
 
 describe('the packaged zips', () => {
-  it.each(['mutate', 'validate'] as const)('%s.zip holds one CommonJS bundle with the Secrets Manager client tree-shaken to GetSecretValue', (name) => {
-    expect(entries[name]).toEqual([`functions/${name}.js`]);
+  it.each(['mutate', 'validate'] as const)('%s.zip holds one CommonJS bundle with the Secrets Manager client tree-shaken to GetSecretValue, and the policy', (name) => {
+    expect([...(entries[name] ?? [])].sort()).toEqual([`functions/${name}.js`, 'policy.json']);
     const code = readFileSync(join(workDir, name, 'functions', `${name}.js`), 'utf8');
     // No SDK module is left to load from outside the zip (the one mention is inside an error message
     // about the optional CRT signer: `...by calling [require("@aws-sdk/signature-v4-crt");]`).

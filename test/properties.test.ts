@@ -150,7 +150,7 @@ describe('mutate on any generated Pod', () => {
         const selected = config.imagePullSecretNamespaces.all || (typeof namespace === 'string' && config.imagePullSecretNamespaces.names.has(namespace));
         if (!exempt && selected && config.imagePullSecrets.length > 0) {
           const names = (spec.imagePullSecrets as Array<{ name: string }>).map((secret) => secret.name);
-          for (const name of config.imagePullSecrets) expect(names).toContain(name);
+          for (const { name } of config.imagePullSecrets) expect(names).toContain(name);
           const added = names.slice(((request.object as Json).spec as { imagePullSecrets?: unknown[] }).imagePullSecrets?.length ?? 0);
           expect(new Set(added).size).toBe(added.length);
         }

@@ -39,7 +39,7 @@ describe('the result size check', () => {
 describe('mutate with a patch too large for a Lambda response', () => {
   it('denies with a message naming the limit, where the answer would have been over 6 MB', async () => {
     const logs: LogRecord[] = [];
-    const mutate = configuredHandler('mutate', mutatePod, {}, (record) => logs.push(record));
+    const mutate = configuredHandler('mutate', mutatePod, {}, { log: (record) => logs.push(record) });
     const event = restEvent(review(podRequest(podWithContainers(70_000))));
     // The request fits Lambda's limit; the answer, with 70,000 base64 patch operations, would not.
     expect(Buffer.byteLength(event.body ?? '')).toBeLessThan(MAX_BODY_BYTES);
@@ -60,7 +60,7 @@ describe('mutate with a patch too large for a Lambda response', () => {
   });
 
   it('still patches a large Pod whose answer fits', async () => {
-    const mutate = configuredHandler('mutate', mutatePod, {}, () => undefined);
+    const mutate = configuredHandler('mutate', mutatePod, {}, { log: () => undefined });
     const result = await mutate(restEvent(review(podRequest(podWithContainers(20_000)))));
     expect(Buffer.byteLength(JSON.stringify(result))).toBeGreaterThan(1024 * 1024);
     expect(JSON.parse(result.body).response).toMatchObject({ allowed: true, patchType: 'JSONPatch' });
@@ -70,6 +70,7 @@ describe('mutate with a patch too large for a Lambda response', () => {
     const handler = createWebhookHandler({
       name: 'validate',
       policy: () => ({ allowed: true, warnings: ['w'.repeat(MAX_RESULT_BYTES)] }),
+      policyVersion: '0123456789ab',
       authenticate: createOpenAuth(() => undefined),
       log: () => undefined,
     });

@@ -6,10 +6,12 @@
  * (`serverless print`) and the local plugin's modules on their own.
  */
 import { rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkPolicyFile } from '../lib/cli/policy-file';
 import { DEFAULTS } from '../lib/policies/config';
-import { type CloudFormationTemplate, type PackagedService, type RunResult, packagedService, runServerless, serviceCopy } from './support/serverless';
+import { type CloudFormationTemplate, type PackagedService, ROOT, type RunResult, packagedService, runServerless, serviceCopy } from './support/serverless';
 
 const require = createRequire(import.meta.url);
 const stagePlugin = require('../scripts/serverless-webhook-stage.cjs') as {
@@ -116,13 +118,18 @@ describe('serverless package (default params, no credentials)', () => {
     expect(fn.Properties?.Code.S3Key).toMatch(new RegExp(`/${name}\\.zip$`));
   });
 
-  it('gives each function every configuration variable with the default of the design, and the stage\'s token secret (authentication on)', () => {
-    const expected = { ...DEFAULTS, WEBHOOK_TOKEN_SECRET_ID: 'admission-webhooks/dev/token' };
+  it("gives each function the policy file inside its zip, the stage's token secret (authentication on) and the cache TTL, and no policy variable", () => {
+    const expected = { POLICY_FILE: 'policy.json', WEBHOOK_TOKEN_SECRET_ID: 'admission-webhooks/dev/token', SECRET_CACHE_TTL_SECONDS: DEFAULTS.SECRET_CACHE_TTL_SECONDS };
     for (const logicalId of ['MutateLambdaFunction', 'ValidateLambdaFunction']) {
-      const variables = resource(logicalId).Properties?.Environment.Variables;
-      expect(Object.keys(variables).sort()).toEqual(Object.keys(DEFAULTS).sort());
-      expect(variables).toEqual(expected);
+      expect(resource(logicalId).Properties?.Environment.Variables).toEqual(expected);
     }
+  });
+
+  it('records the policy file and its version in the template, and that it still allows the example registry', () => {
+    const check = checkPolicyFile(join(ROOT, 'policy.yaml'));
+    expect(template.Metadata).toEqual({
+      AdmissionWebhooksPolicy: { policyFile: 'policy.yaml', policyVersion: check.version, exampleRegistry: ['defaults.allowedRegistries'] },
+    });
   });
 
   it('routes POST /mutate/{token} and POST /validate/{token}, and nothing else, to the matching function', () => {
@@ -364,7 +371,6 @@ describe('serverless.yml with other params (serverless print)', () => {
         '--stage',
         'prod',
         '--param=allowedSourceIps=203.0.113.0/24, 2001:db8::/32',
-        '--param=validationAction=warn',
         '--param=webhookTokenSecretId=admission-webhooks/prod/token',
         '--param=provisionedConcurrency=2',
       ]),
@@ -391,11 +397,7 @@ describe('serverless.yml with other params (serverless print)', () => {
 
   it('takes params from the command line, the token secret among them', () => {
     expect(prod.code, prod.stderr).toBe(0);
-    expect(JSON.parse(prod.stdout).provider.environment).toMatchObject({
-      WEBHOOK_TOKEN_SECRET_ID: 'admission-webhooks/prod/token',
-      VALIDATION_ACTION: 'warn',
-      ALLOWED_REGISTRIES: 'registry.example.com',
-    });
+    expect(JSON.parse(prod.stdout).provider.environment).toEqual({ WEBHOOK_TOKEN_SECRET_ID: 'admission-webhooks/prod/token', SECRET_CACHE_TTL_SECONDS: '300' });
   });
 
   it('gives each function provisionedConcurrency as a number from the stage param', () => {

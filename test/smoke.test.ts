@@ -56,7 +56,7 @@ async function gatewayServer(answer: Answer): Promise<{ url: string; close: () =
 /** The real handlers behind the gateway, with `env` as the functions' environment. */
 function handlersServer(env: Record<string, string>) {
   const quiet = () => undefined;
-  const handlers = { mutate: configuredHandler('mutate', mutatePod, env, quiet), validate: configuredHandler('validate', validateImages, env, quiet) };
+  const handlers = { mutate: configuredHandler('mutate', mutatePod, env, { log: quiet }), validate: configuredHandler('validate', validateImages, env, { log: quiet }) };
   return gatewayServer((webhook, token, body, query) =>
     handlers[webhook as 'mutate' | 'validate'](gatewayEvent(webhook, body, { token, timeout: query.get('timeout') })),
   );

@@ -41,10 +41,12 @@ function fakeAuth() {
   return { state, authenticate };
 }
 
+const POLICY_VERSION = '0123456789ab';
+
 function setup(policy: Policy, name = 'validate') {
   const auth = fakeAuth();
   const records: LogRecord[] = [];
-  const handler = createWebhookHandler({ name, policy, authenticate: auth.authenticate, log: (record) => records.push(record) });
+  const handler = createWebhookHandler({ name, policy, policyVersion: POLICY_VERSION, authenticate: auth.authenticate, log: (record) => records.push(record) });
   return { handler, auth: auth.state, records, reviews: () => records.filter((record) => record.message === 'admission review') };
 }
 

@@ -53,6 +53,8 @@ export interface CallerAuthOptions {
   log: LogSink;
   /** Start reading the secret now, with this budget, instead of in the first request. */
   startBudgetMs?: number;
+  /** Told the cluster names of the secret after each successful read (undefined: a single-token secret). */
+  onClusters?: (clusters: readonly (string | undefined)[]) => void;
   now?: () => number;
 }
 
@@ -104,7 +106,7 @@ function findCaller(token: string, entries: readonly TokenEntry[]): Caller | und
 
 const describeError = (error: unknown): string => (error instanceof Error ? `${error.name}: ${error.message}` : String(error));
 
-export function createCallerAuth({ webhook, fetchVersion, ttlMs, log, startBudgetMs, now = Date.now }: CallerAuthOptions): Authenticate {
+export function createCallerAuth({ webhook, fetchVersion, ttlMs, log, startBudgetMs, onClusters, now = Date.now }: CallerAuthOptions): Authenticate {
   let cached: { entries: TokenEntry[]; fetchedAt: number } | undefined;
   let lastFailureAt = Number.NEGATIVE_INFINITY;
   let lastMismatchRefreshAt = Number.NEGATIVE_INFINITY;
@@ -146,6 +148,7 @@ export function createCallerAuth({ webhook, fetchVersion, ttlMs, log, startBudge
       .then(
         (entries) => {
           cached = { entries, fetchedAt: now() };
+          onClusters?.(entries.map((entry) => entry.cluster));
           return entries;
         },
         (error: unknown) => {

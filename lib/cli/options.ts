@@ -5,16 +5,13 @@
  * over the environment. Caller authentication is always off offline.
  */
 import { parseArgs } from 'node:util';
-import { type ConfigVariable, DEFAULTS } from '../policies/config';
+import { type ConfigVariable, POLICY_VARIABLES } from '../policies/config';
 
-/** Variables that make no sense offline: there is no caller to authenticate. */
-const NOT_FLAGS: readonly ConfigVariable[] = ['WEBHOOK_TOKEN_SECRET_ID', 'SECRET_CACHE_TTL_SECONDS'];
-
-export const CONFIG_FLAGS: ReadonlyArray<{ flag: string; variable: ConfigVariable }> = (
-  Object.keys(DEFAULTS) as ConfigVariable[]
-)
-  .filter((variable) => !NOT_FLAGS.includes(variable))
-  .map((variable) => ({ flag: variable.toLowerCase().replaceAll('_', '-'), variable }));
+/** A flag for each policy variable (the others make no sense offline: there is no caller to authenticate). */
+export const CONFIG_FLAGS: ReadonlyArray<{ flag: string; variable: ConfigVariable }> = POLICY_VARIABLES.map(({ variable }) => ({
+  flag: variable.toLowerCase().replaceAll('_', '-'),
+  variable,
+}));
 
 export const OUTPUT_FORMATS = ['text', 'json'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];

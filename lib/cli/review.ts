@@ -86,8 +86,8 @@ function nameOf(object: JsonObject): string {
  * go nowhere.
  */
 export function createReviewer(env: Readonly<Record<string, string | undefined>>, defaultNamespace: string) {
-  const mutate: Handler = configuredHandler('mutate', mutatePod, env, silent);
-  const validate: Handler = configuredHandler('validate', validateImages, env, silent);
+  const mutate: Handler = configuredHandler('mutate', mutatePod, env, { log: silent });
+  const validate: Handler = configuredHandler('validate', validateImages, env, { log: silent });
   const requestOptions = { namespace: defaultNamespace };
 
   return async (manifest: Manifest): Promise<ReviewResult> => {

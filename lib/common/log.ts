@@ -26,6 +26,10 @@ export interface ReviewOutcome {
   patchOperations: number;
   durationMs: number;
   cluster: string | undefined;
+  /** The version of the policy the review was judged by (DESIGN "Fleet policy"). */
+  policyVersion: string;
+  /** The exceptions that let an image through, by name; undefined for none. */
+  exceptions: readonly string[] | undefined;
   violation: string | undefined;
 }
 
@@ -33,6 +37,7 @@ const REVIEW_METRICS = [
   { Name: 'Allowed', Unit: 'Count' },
   { Name: 'Denied', Unit: 'Count' },
   { Name: 'Patched', Unit: 'Count' },
+  { Name: 'Excepted', Unit: 'Count' },
 ];
 
 /** The EMF metric directives: per webhook, and per webhook and cluster where a fleet secret named the caller. */
@@ -66,11 +71,14 @@ class ReviewRecord {
   declare readonly patchOperations: number;
   declare readonly durationMs: number;
   declare readonly cluster: string | undefined;
+  declare readonly policyVersion: string;
+  declare readonly exceptions: readonly string[] | undefined;
   declare readonly violation: string | undefined;
   declare readonly _aws: { Timestamp: number; CloudWatchMetrics: typeof BY_WEBHOOK };
   declare readonly Allowed: number;
   declare readonly Denied: number;
   declare readonly Patched: number;
+  declare readonly Excepted: number;
 
   constructor(outcome: ReviewOutcome, now: number) {
     // Members in the order of the line.
@@ -87,11 +95,14 @@ class ReviewRecord {
     this.patchOperations = outcome.patchOperations;
     this.durationMs = Math.round(outcome.durationMs * 1000) / 1000;
     this.cluster = outcome.cluster;
+    this.policyVersion = outcome.policyVersion;
+    this.exceptions = outcome.exceptions;
     this.violation = outcome.violation;
     this._aws = { Timestamp: now, CloudWatchMetrics: outcome.cluster === undefined ? BY_WEBHOOK : BY_WEBHOOK_AND_CLUSTER };
     this.Allowed = outcome.decision === 'denied' ? 0 : 1;
     this.Denied = outcome.decision === 'denied' ? 1 : 0;
     this.Patched = outcome.patchOperations > 0 ? 1 : 0;
+    this.Excepted = outcome.exceptions === undefined ? 0 : 1;
   }
 
   line(): string {
@@ -101,9 +112,10 @@ class ReviewRecord {
       `,"kind":${jsonOf(this.kind)}${member('namespace', this.namespace)}${member('name', this.name)}` +
       `${member('operation', this.operation)}${member('subResource', this.subResource)},"decision":${jsonOf(this.decision)}` +
       `,"patchOperations":${jsonOf(this.patchOperations)},"durationMs":${jsonOf(this.durationMs)}` +
-      `${member('cluster', this.cluster)}${member('violation', this.violation)}` +
+      `${member('cluster', this.cluster)},"policyVersion":${jsonOf(this.policyVersion)}` +
+      `${this.exceptions === undefined ? '' : `,"exceptions":[${this.exceptions.map(jsonOf).join(',')}]`}${member('violation', this.violation)}` +
       `,"_aws":{"Timestamp":${jsonOf(aws.Timestamp)},"CloudWatchMetrics":${DIRECTIVE_JSON.get(aws.CloudWatchMetrics) ?? JSON.stringify(aws.CloudWatchMetrics)}}` +
-      `,"Allowed":${jsonOf(this.Allowed)},"Denied":${jsonOf(this.Denied)},"Patched":${jsonOf(this.Patched)}}`
+      `,"Allowed":${jsonOf(this.Allowed)},"Denied":${jsonOf(this.Denied)},"Patched":${jsonOf(this.Patched)},"Excepted":${jsonOf(this.Excepted)}}`
     );
   }
 }

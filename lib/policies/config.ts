@@ -1,36 +1,32 @@
 /**
- * Configuration from environment variables, with the defaults of the design.
- * Invalid values throw a ConfigError naming the variable, at start-up.
+ * Configuration from environment variables: the runtime settings (caller authentication, the
+ * policy file) and, without a policy file, the policy itself (the no-file form of DESIGN "Fleet
+ * policy"). The policy variables are read into the document a policy file would write for them,
+ * then compiled by the same field compilers as the file, so both forms accept the same values and
+ * give the same policy version. Invalid values throw a ConfigError naming the variable, at start-up.
  */
-import { type RegistryRule, isValidTag, parseRegistryRule } from './image-reference';
-import { type MirrorRule, parseMirrorRules } from './image-mirrors';
+import type { PolicyException } from './exceptions';
+import {
+  type FieldName,
+  FIELD_COMPILERS,
+  type PolicyFields,
+  Problems,
+  DNS_LABEL,
+  DNS_SUBDOMAIN,
+  PULL_POLICIES,
+  PULL_POLICY_MODES,
+  VALIDATION_ACTIONS,
+  type PullPolicy,
+  type PullPolicyMode,
+  type ValidationAction,
+} from './policy-fields';
 
-export const PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
-export type PullPolicy = (typeof PULL_POLICIES)[number];
-export const PULL_POLICY_MODES = ['default', 'enforce'] as const;
-export type PullPolicyMode = (typeof PULL_POLICY_MODES)[number];
-export const VALIDATION_ACTIONS = ['deny', 'warn', 'audit'] as const;
-export type ValidationAction = (typeof VALIDATION_ACTIONS)[number];
+export { DNS_LABEL, DNS_SUBDOMAIN, PULL_POLICIES, PULL_POLICY_MODES, VALIDATION_ACTIONS };
+export type { PullPolicy, PullPolicyMode, ValidationAction };
 
-export interface Config {
-  allowedRegistries: RegistryRule[];
-  imagePullSecrets: string[];
-  /** Namespaces whose Pods get the pull secrets; `all` when configured as `*`. */
-  imagePullSecretNamespaces: { all: boolean; names: ReadonlySet<string> };
-  /** Undefined when filling in a pull policy is disabled. */
-  defaultImagePullPolicy: PullPolicy | undefined;
-  imagePullPolicyMode: PullPolicyMode;
-  validationAction: ValidationAction;
-  exemptNamespaces: ReadonlySet<string>;
-  /** Rules `source=target` that mutate applies to new Pods' images; empty for none. */
-  imageMirrors: MirrorRule[];
-  /** Tags validate refuses (an image with neither tag nor digest counts as `latest`). */
-  disallowedTags: ReadonlySet<string>;
-  /** Whether validate refuses images that are not pinned by digest. */
-  requireDigest: boolean;
-  /** Undefined when caller authentication is off. */
-  tokenSecretId: string | undefined;
-  secretCacheTtlSeconds: number;
+/** The effective policy of one review: its fields, and the exceptions of its cluster and namespace. */
+export interface Config extends PolicyFields {
+  exceptions: readonly PolicyException[];
 }
 
 export const DEFAULTS = {
@@ -46,6 +42,7 @@ export const DEFAULTS = {
   REQUIRE_DIGEST: 'false',
   WEBHOOK_TOKEN_SECRET_ID: '',
   SECRET_CACHE_TTL_SECONDS: '300',
+  POLICY_FILE: '',
 } as const;
 
 export type ConfigVariable = keyof typeof DEFAULTS;
@@ -62,82 +59,84 @@ export class ConfigError extends Error {
 
 type Environment = Readonly<Record<string, string | undefined>>;
 
-/** Kubernetes object-name shapes (RFC 1123 label and subdomain). */
-export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-export const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-
-function raw(env: Environment, variable: ConfigVariable): string {
-  return env[variable] ?? DEFAULTS[variable];
-}
-
 /** Comma-separated entries, trimmed; empty entries (such as a trailing comma) are dropped. */
-function list(env: Environment, variable: ConfigVariable): string[] {
-  return raw(env, variable)
+const list = (text: string): string[] =>
+  text
     .split(',')
     .map((entry) => entry.trim())
     .filter((entry) => entry !== '');
-}
 
-function oneOf<T extends string>(env: Environment, variable: ConfigVariable, allowed: readonly T[]): T {
-  const value = raw(env, variable).trim();
-  if (!allowed.includes(value as T)) {
-    throw new ConfigError(variable, `must be one of ${allowed.join(', ')}, got "${value}"`);
+/** `source=target` entries as the file's map; an entry that is not a pair is an error of the variable. */
+function mirrorMap(text: string): Record<string, string> {
+  const map: Record<string, string> = {};
+  for (const entry of list(text)) {
+    const sides = entry.split('=');
+    if (sides.length !== 2) throw new ConfigError('IMAGE_MIRRORS', `has "${entry}", which is not of the form source=target (registry[/path]=registry[/path])`);
+    const [source = '', target = ''] = sides.map((side) => side.trim());
+    if (Object.hasOwn(map, source)) throw new ConfigError('IMAGE_MIRRORS', `has source "${source}" twice: give each source one target`);
+    map[source] = target;
   }
-  return value as T;
+  return map;
 }
 
-function names(env: Environment, variable: ConfigVariable, pattern: RegExp, what: string): string[] {
-  const entries = list(env, variable);
-  for (const entry of entries) {
-    if (!pattern.test(entry)) throw new ConfigError(variable, `has "${entry}", which is not a valid ${what}`);
+function booleanOf(text: string): boolean | string {
+  const value = text.trim();
+  return value === 'true' ? true : value === 'false' ? false : value;
+}
+
+/** Each policy variable, its field, and how its text is written in the policy file. */
+export const POLICY_VARIABLES: ReadonlyArray<{ variable: ConfigVariable; field: FieldName; toFile: (text: string) => unknown }> = [
+  { variable: 'ALLOWED_REGISTRIES', field: 'allowedRegistries', toFile: list },
+  { variable: 'IMAGE_PULL_SECRETS', field: 'imagePullSecrets', toFile: list },
+  { variable: 'IMAGE_PULL_SECRET_NAMESPACES', field: 'imagePullSecretNamespaces', toFile: list },
+  { variable: 'DEFAULT_IMAGE_PULL_POLICY', field: 'defaultImagePullPolicy', toFile: (text) => (text.trim() === '' ? null : text.trim()) },
+  { variable: 'IMAGE_PULL_POLICY_MODE', field: 'imagePullPolicyMode', toFile: (text) => text.trim() },
+  { variable: 'VALIDATION_ACTION', field: 'validationAction', toFile: (text) => text.trim() },
+  { variable: 'EXEMPT_NAMESPACES', field: 'exemptNamespaces', toFile: list },
+  { variable: 'IMAGE_MIRRORS', field: 'imageMirrors', toFile: mirrorMap },
+  { variable: 'DISALLOWED_TAGS', field: 'disallowedTags', toFile: list },
+  { variable: 'REQUIRE_DIGEST', field: 'requireDigest', toFile: booleanOf },
+];
+
+/**
+ * The policy document the variables stand for: `{version: 1, defaults: {...}}` with the fields
+ * whose variables are set (even to empty), written as the file would write them. Its version is
+ * the policy version of the no-file form.
+ */
+export function policyDocumentFromEnv(env: Environment): { version: 1; defaults: Record<string, unknown> } {
+  const defaults: Record<string, unknown> = {};
+  for (const { variable, field, toFile } of POLICY_VARIABLES) {
+    const text = env[variable];
+    if (text !== undefined) defaults[field] = toFile(text);
   }
-  return entries;
+  return { version: 1, defaults };
 }
 
-function allowedRegistries(env: Environment): RegistryRule[] {
-  const entries = list(env, 'ALLOWED_REGISTRIES');
-  if (entries.length === 0) throw new ConfigError('ALLOWED_REGISTRIES', 'is empty: name at least one registry');
-  return entries.map((entry) => {
-    try {
-      return parseRegistryRule(entry);
-    } catch (error) {
-      throw new ConfigError('ALLOWED_REGISTRIES', `has ${(error as Error).message}`);
-    }
-  });
-}
-
-function imageMirrors(env: Environment): MirrorRule[] {
-  try {
-    return parseMirrorRules(list(env, 'IMAGE_MIRRORS'));
-  } catch (error) {
-    throw new ConfigError('IMAGE_MIRRORS', `has ${(error as Error).message}`);
+/** The policy fields of the variables, each variable unset taking the design's default. */
+export function loadConfig(env: Environment = process.env): Config {
+  const fields: Partial<Record<FieldName, unknown>> = {};
+  for (const { variable, field, toFile } of POLICY_VARIABLES) {
+    const problems = new Problems();
+    const value = toFile(env[variable] ?? DEFAULTS[variable]);
+    const compiled = FIELD_COMPILERS[field](value, [field], problems);
+    const [problem] = problems.list;
+    if (problem) throw new ConfigError(variable, problem.path.length > 1 ? `has ${problem.message}` : problem.message);
+    fields[field] = compiled;
   }
+  return { ...(fields as unknown as PolicyFields), exceptions: [] };
 }
 
-function disallowedTags(env: Environment): Set<string> {
-  const entries = list(env, 'DISALLOWED_TAGS');
-  for (const entry of entries) {
-    if (!isValidTag(entry)) throw new ConfigError('DISALLOWED_TAGS', `has "${entry}", which is not a valid image tag`);
-  }
-  return new Set(entries);
-}
-
-function pullSecretNamespaces(env: Environment): Config['imagePullSecretNamespaces'] {
-  const entries = list(env, 'IMAGE_PULL_SECRET_NAMESPACES');
-  if (entries.includes('*')) {
-    if (entries.length > 1) throw new ConfigError('IMAGE_PULL_SECRET_NAMESPACES', 'must be "*" alone or a list of namespaces');
-    return { all: true, names: new Set() };
-  }
-  return { all: false, names: new Set(names(env, 'IMAGE_PULL_SECRET_NAMESPACES', DNS_LABEL, 'namespace name')) };
-}
-
-function defaultPullPolicy(env: Environment): PullPolicy | undefined {
-  const value = raw(env, 'DEFAULT_IMAGE_PULL_POLICY').trim();
-  return value === '' ? undefined : oneOf(env, 'DEFAULT_IMAGE_PULL_POLICY', PULL_POLICIES);
+/** The settings of the functions that are not policy. */
+export interface Settings {
+  /** Undefined when caller authentication is off. */
+  tokenSecretId: string | undefined;
+  secretCacheTtlSeconds: number;
+  /** The policy file; undefined for the no-file form (the policy variables). */
+  policyFile: string | undefined;
 }
 
 function cacheTtl(env: Environment): number {
-  const value = raw(env, 'SECRET_CACHE_TTL_SECONDS').trim();
+  const value = (env.SECRET_CACHE_TTL_SECONDS ?? DEFAULTS.SECRET_CACHE_TTL_SECONDS).trim();
   if (!/^\d{1,6}$/.test(value)) throw new ConfigError('SECRET_CACHE_TTL_SECONDS', `must be a whole number of seconds, got "${value}"`);
   return Number(value);
 }
@@ -146,7 +145,7 @@ function cacheTtl(env: Environment): number {
 const SECRET_ID = /^[A-Za-z0-9/_+=.@:-]{1,2048}$/;
 
 function secretId(env: Environment): string | undefined {
-  const value = raw(env, 'WEBHOOK_TOKEN_SECRET_ID').trim();
+  const value = (env.WEBHOOK_TOKEN_SECRET_ID ?? '').trim();
   if (value === '') return undefined;
   if (!SECRET_ID.test(value)) {
     throw new ConfigError('WEBHOOK_TOKEN_SECRET_ID', 'must be a Secrets Manager secret name or ARN (letters, digits and /_+=.@:-)');
@@ -154,19 +153,24 @@ function secretId(env: Environment): string | undefined {
   return value;
 }
 
-export function loadConfig(env: Environment = process.env): Config {
-  return {
-    allowedRegistries: allowedRegistries(env),
-    imagePullSecrets: names(env, 'IMAGE_PULL_SECRETS', DNS_SUBDOMAIN, 'secret name'),
-    imagePullSecretNamespaces: pullSecretNamespaces(env),
-    defaultImagePullPolicy: defaultPullPolicy(env),
-    imagePullPolicyMode: oneOf(env, 'IMAGE_PULL_POLICY_MODE', PULL_POLICY_MODES),
-    validationAction: oneOf(env, 'VALIDATION_ACTION', VALIDATION_ACTIONS),
-    exemptNamespaces: new Set(names(env, 'EXEMPT_NAMESPACES', DNS_LABEL, 'namespace name')),
-    imageMirrors: imageMirrors(env),
-    disallowedTags: disallowedTags(env),
-    requireDigest: oneOf(env, 'REQUIRE_DIGEST', ['true', 'false']) === 'true',
-    tokenSecretId: secretId(env),
-    secretCacheTtlSeconds: cacheTtl(env),
-  };
+/**
+ * The policy file, if any. With one, the policy variables must be unset or empty: two sources
+ * of one policy would leave nobody sure which one a cluster gets.
+ */
+function policyFile(env: Environment): string | undefined {
+  const file = (env.POLICY_FILE ?? '').trim();
+  if (file === '') return undefined;
+  if (!/\.(json|ya?ml)$/.test(file)) throw new ConfigError('POLICY_FILE', `must name a .json, .yaml or .yml file, got "${file}"`);
+  const set = POLICY_VARIABLES.filter(({ variable }) => (env[variable] ?? '').trim() !== '').map(({ variable }) => variable);
+  if (set.length > 0) {
+    throw new ConfigError(
+      'POLICY_FILE',
+      `is set, and so ${set.length === 1 ? 'is' : 'are'} ${set.join(', ')}: with a policy file, set ${set.length === 1 ? 'that field' : 'those fields'} in the file and leave the variable${set.length === 1 ? '' : 's'} unset`,
+    );
+  }
+  return file;
+}
+
+export function loadSettings(env: Environment = process.env): Settings {
+  return { tokenSecretId: secretId(env), secretCacheTtlSeconds: cacheTtl(env), policyFile: policyFile(env) };
 }

@@ -13,8 +13,10 @@ export type Decision =
       warnings?: string[];
       /** Why the request would have been denied, in `warn` and `audit` mode. */
       violation?: string;
+      /** The policy exceptions that let images through, by name. */
+      exceptions?: string[];
     }
-  | { allowed: false; message: string };
+  | { allowed: false; message: string; exceptions?: string[] };
 
 export const allow = (): Decision => ({ allowed: true });
 

@@ -12,6 +12,7 @@ import { type Operation, type PointerSegment, appendUnique, fillIfEmpty, setValu
 import { field, isObject } from '../common/json';
 import { type ContainerEntry, type ImageVolumeEntry, containersOf, imageVolumesOf, podSpecOf } from './pod-spec';
 import { mirroredImage } from './image-mirrors';
+import { isAllowedImage, parseImageReference } from './image-reference';
 import { type Decision, allow, requestKind, requestNamespace } from './decision';
 
 /** Rewrites every image that falls under a mirror source; unparseable images are left for validate. */
@@ -43,10 +44,20 @@ function imageVolumeOperations(spec: Record<string, unknown>, config: Config): O
   );
 }
 
-function pullSecretOperations(spec: Record<string, unknown>, namespace: string | undefined, config: Config): Operation[] {
+/**
+ * The pull secrets for a Pod of a selected namespace: every bare secret, and every secret with
+ * registries when one of the Pod's images (after mirror rewriting) is under them.
+ */
+function pullSecretOperations(spec: Record<string, unknown>, namespace: string | undefined, images: readonly unknown[], config: Config): Operation[] {
   const { all, names } = config.imagePullSecretNamespaces;
   if (!all && (namespace === undefined || !names.has(namespace))) return [];
-  const secrets = config.imagePullSecrets.map((name) => ({ name }));
+  const underAny = (registries: NonNullable<Config['imagePullSecrets'][number]['registries']>) =>
+    images.some((image) => {
+      if (typeof image !== 'string') return false;
+      const parsed = parseImageReference(mirroredImage(image, config.imageMirrors) ?? image);
+      return parsed.ok && isAllowedImage(parsed.reference, registries);
+    });
+  const secrets = config.imagePullSecrets.filter(({ registries }) => !registries || underAny(registries)).map(({ name }) => ({ name }));
   return appendUnique(['spec', 'imagePullSecrets'], spec.imagePullSecrets, secrets, (item) => field(item, 'name'));
 }
 
@@ -73,11 +84,13 @@ export function mutatePod(request: AdmissionRequest, config: Config): Decision {
     const spec = podSpecOf(request.object, ['spec']);
     if (!spec || !isObject(request.object)) return allow();
     const containers = containersOf(spec);
+    const volumes = imageVolumesOf(spec);
+    const images = [...containers.map(({ container }) => container.image), ...volumes.map(({ source }) => source.reference)];
     patch = [
-      ...mirrorOperations(containers, imageVolumesOf(spec), config),
+      ...mirrorOperations(containers, volumes, config),
       ...pullPolicyOperations(containers, config),
       ...imageVolumeOperations(spec, config),
-      ...pullSecretOperations(spec, namespace, config),
+      ...pullSecretOperations(spec, namespace, images, config),
     ];
   } else if (request.operation === 'UPDATE' && request.subResource === 'ephemeralcontainers') {
     const added = addedEphemeralContainers(request);

@@ -10,6 +10,7 @@
 import type { AdmissionRequest } from '../admission/admission-review';
 import type { Config } from './config';
 import { type ImageRule, firstProblem } from './image-checks';
+import { type PolicyException, exceptionFor, exceptionWarning } from './exceptions';
 import { mirrorOf } from './image-mirrors';
 import { formatRegistryRule, parseImageReference } from './image-reference';
 import { type JsonObject, field, isObject } from '../common/json';
@@ -56,30 +57,43 @@ interface Finding {
   part: string;
 }
 
-/** What is wrong with one image, if anything; `mirrored`: judge it as the mirrors would rewrite it. */
-function findingFor(who: string, image: unknown, config: Config, mirrored: boolean): Finding | undefined {
+/** What is wrong with one image, if anything, or the exception that lets it through. */
+type Judgement = { finding: Finding } | { exception: PolicyException } | undefined;
+
+/** Judges one image; `mirrored`: judge it as the mirrors would rewrite it. */
+function judge(who: string, image: unknown, config: Config, mirrored: boolean, now: number): Judgement {
   if (typeof image !== 'string') {
-    return { rule: 'registry', part: image === undefined || image === null ? `${who} has no image` : `${who} has an image that is not a string` };
+    return { finding: { rule: 'registry', part: image === undefined || image === null ? `${who} has no image` : `${who} has an image that is not a string` } };
   }
   const uses = `${who} uses ${JSON.stringify(image)}`;
   const parsed = parseImageReference(image);
-  if (!parsed.ok) return { rule: 'registry', part: `${uses} (${parsed.reason})` };
-  const mirror = mirrored ? mirrorOf(parsed.reference, config.imageMirrors) : undefined;
-  const problem = firstProblem(mirror?.reference ?? parsed.reference, config);
+  if (!parsed.ok) return { finding: { rule: 'registry', part: `${uses} (${parsed.reason})` } };
+  const mirror = mirrored || config.exceptions.length > 0 ? mirrorOf(parsed.reference, config.imageMirrors) : undefined;
+  if (config.exceptions.length > 0) {
+    // An exception matches the image as written and as the cluster's mirrors rewrite it.
+    const exception = exceptionFor(mirror ? [parsed.reference, mirror.reference] : [parsed.reference], config.exceptions, now);
+    if (exception) return { exception };
+  }
+  const judged = mirrored ? mirror : undefined;
+  const problem = firstProblem(judged?.reference ?? parsed.reference, config);
   if (!problem) return undefined;
-  const details = [problem.rule === 'registry' && mirror ? `mirrored to ${mirror.image}` : undefined, problem.detail];
+  const details = [problem.rule === 'registry' && judged ? `mirrored to ${judged.image}` : undefined, problem.detail];
   // ", and": "; " separates the images in the message.
   const detail = details.filter((text) => text !== undefined).join(', and ');
-  return { rule: problem.rule, part: detail === '' ? uses : `${uses} (${detail})` };
+  return { finding: { rule: problem.rule, part: detail === '' ? uses : `${uses} (${detail})` } };
 }
 
-/** One finding per container or image volume whose image breaks a rule. */
-function findingsOf(spec: JsonObject, oldImages: ReadonlySet<unknown>, config: Config, mirrored: boolean): Finding[] {
-  return imageUsers(spec).flatMap(({ who, image }) => {
-    if (oldImages.has(image)) return [];
-    const finding = findingFor(who, image, config, mirrored);
-    return finding ? [finding] : [];
-  });
+/** One finding per container or image volume whose image breaks a rule, and the exceptions that let images through. */
+function judgeAll(spec: JsonObject, oldImages: ReadonlySet<unknown>, config: Config, mirrored: boolean, now: number) {
+  const findings: Finding[] = [];
+  const exceptions = new Map<string, PolicyException>();
+  for (const { who, image } of imageUsers(spec)) {
+    if (oldImages.has(image)) continue;
+    const judgement = judge(who, image, config, mirrored, now);
+    if (judgement && 'finding' in judgement) findings.push(judgement.finding);
+    else if (judgement) exceptions.set(judgement.exception.name, judgement.exception);
+  }
+  return { findings, exceptions: [...exceptions.values()] };
 }
 
 /**
@@ -107,15 +121,16 @@ function joinBounded(parts: readonly string[], limit: number): string {
   return text;
 }
 
-function warningsFor(sentence: string, found: readonly string[]): string[] {
-  const room = MAX_WARNINGS - 1;
+/** The warnings of a violation in warn mode, after `leading` ones (the exceptions used), at most MAX_WARNINGS in all. */
+function warningsFor(sentence: string, found: readonly string[], leading: readonly string[]): string[] {
+  const room = MAX_WARNINGS - 1 - leading.length;
   const shown = found.length <= room ? found : found.slice(0, room - 1);
-  const warnings = [sentence, ...shown].map((text) => truncate(text, WARNING_LIMIT));
+  const warnings = [...leading, sentence, ...shown].map((text) => truncate(text, WARNING_LIMIT));
   if (shown.length < found.length) warnings.push(`and ${found.length - shown.length} more images not allowed`);
   return warnings;
 }
 
-export function validateImages(request: AdmissionRequest, config: Config): Decision {
+export function validateImages(request: AdmissionRequest, config: Config, now: number = Date.now()): Decision {
   if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') return allow();
   const namespace = requestNamespace(request);
   if (namespace !== undefined && config.exemptNamespaces.has(namespace)) return allow();
@@ -132,18 +147,20 @@ export function validateImages(request: AdmissionRequest, config: Config): Decis
   if (malformed.length > 0) return deny(`Invalid ${kind}: ${malformed.map((problem) => `${path.join('.')}.${problem}`).join('; ')}`);
 
   const oldImages = request.operation === 'UPDATE' ? imagesOf(podSpecOf(request.oldObject, path)) : new Set<unknown>();
-  const findings = findingsOf(spec, oldImages, config, !isPod);
-  if (findings.length === 0) return allow();
+  const { findings, exceptions } = judgeAll(spec, oldImages, config, !isPod, now);
+  const used = exceptions.length > 0 ? { exceptions: exceptions.map((exception) => exception.name) } : {};
+  const exceptionWarnings = exceptions.slice(0, MAX_WARNINGS - 2).map(exceptionWarning);
+  if (findings.length === 0) return exceptions.length > 0 ? { allowed: true, warnings: exceptionWarnings, ...used } : allow();
 
   const sentence = sentenceFor(findings, config);
   const found = findings.map((finding) => finding.part);
   const message = `${sentence}: ${joinBounded(found, MESSAGE_LIMIT)}`;
   switch (config.validationAction) {
     case 'deny':
-      return deny(message);
+      return { ...deny(message), ...used };
     case 'warn':
-      return { allowed: true, warnings: warningsFor(sentence, found), violation: message };
+      return { allowed: true, warnings: warningsFor(sentence, found, exceptionWarnings), violation: message, ...used };
     case 'audit':
-      return { allowed: true, violation: message };
+      return { allowed: true, violation: message, ...(exceptions.length > 0 ? { warnings: exceptionWarnings } : {}), ...used };
   }
 }

@@ -21,14 +21,17 @@ import {
 import { type EventMetric, type LogSink, consoleSink, eventRecord, reviewRecord } from '../common/log';
 import { type Decision, deny, requestKind, requestNamespace } from '../policies/decision';
 import { admissionResponse } from './admission-response';
-import type { Authenticate } from '../auth/caller-auth';
+import type { Authenticate, Caller } from '../auth/caller-auth';
 import { HttpError } from '../common/status';
 
-export type Policy = (request: AdmissionRequest) => Decision;
+/** The decision on one request, for the caller that authentication matched (its cluster's policy). */
+export type Policy = (request: AdmissionRequest, caller: Caller) => Decision;
 
 export interface WebhookOptions {
   name: string;
   policy: Policy;
+  /** The version of the policy, on every review's log line. */
+  policyVersion: string;
   authenticate: Authenticate;
   log?: LogSink;
 }
@@ -54,7 +57,7 @@ function outcomeOf(decision: Decision): 'allowed' | 'denied' | 'warned' | 'audit
   return decision.warnings?.length ? 'warned' : 'audited';
 }
 
-export function createWebhookHandler({ name, policy, authenticate, log = consoleSink }: WebhookOptions) {
+export function createWebhookHandler({ name, policy, policyVersion, authenticate, log = consoleSink }: WebhookOptions) {
   const route = `POST /${name}/{token}`;
   return async (event: GatewayEvent): Promise<GatewayResult> => {
     const started = performance.now();
@@ -68,7 +71,7 @@ export function createWebhookHandler({ name, policy, authenticate, log = console
       checkContentType(event);
       const review = parseAdmissionReview(body);
       const { request } = review;
-      let decision = policy(request);
+      let decision = policy(request, caller);
       let result = jsonResult(200, reviewResponse(review, admissionResponse(request, decision)));
       if (exceedsResultLimit(result)) {
         // Lambda would fail the answer with a 502; a denial tells the user why instead.
@@ -88,6 +91,8 @@ export function createWebhookHandler({ name, policy, authenticate, log = console
           patchOperations: decision.allowed ? (decision.patch?.length ?? 0) : 0,
           durationMs: performance.now() - started,
           cluster: caller.cluster,
+          policyVersion,
+          exceptions: decision.exceptions,
           violation: decision.allowed ? decision.violation : decision.message,
         }),
       );

@@ -31,7 +31,7 @@ import { inflateRawSync } from 'node:zlib';
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SERVERLESS_BIN = createRequire(join(ROOT, 'package.json')).resolve('serverless/bin/serverless.js');
 /** What a service copy needs to bundle and run the functions. */
-const SERVICE_FILES = ['serverless.yml', 'esbuild.config.cjs', 'package.json', 'tsconfig.json', 'scripts', 'functions', 'lib'];
+const SERVICE_FILES = ['serverless.yml', 'esbuild.config.cjs', 'package.json', 'tsconfig.json', 'policy.yaml', 'examples', 'scripts', 'functions', 'lib'];
 const PACKAGE_TIMEOUT_MS = 120_000;
 export const TMP_PREFIX = 'admission-webhooks-sls-';
 
@@ -109,6 +109,7 @@ export interface PackagedService {
 export interface CloudFormationTemplate {
   Resources: Record<string, { Type: string; Properties?: Record<string, any>; DependsOn?: string | string[] }>;
   Outputs?: Record<string, { Value: unknown; Description?: string }>;
+  Metadata?: Record<string, unknown>;
 }
 
 function packaged(outDir: string, log: string): PackagedService {
