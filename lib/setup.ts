@@ -125,11 +125,13 @@ export function configuredHandler(
 ) {
   const settings = loadSettings(env);
   const fleet = loadFleetPolicy(env, settings, readPolicyFile);
-  return createWebhookHandler({
+  const handler = createWebhookHandler({
     name,
     policy: (request, caller) => policy(request, fleet.configFor(caller.cluster, requestNamespace(request)), Date.now()),
     policyVersion: fleet.version,
     authenticate: authenticate ?? authenticatorFor(name, settings, log, fleet),
     log,
   });
+  // The tools report which policy they judged by.
+  return Object.assign(handler, { policyVersion: fleet.version, policyClusters: fleet.clusters });
 }

@@ -108,7 +108,7 @@ function preparePolicy({ serviceDir, policyFile, buildDir }) {
     policyFile: file,
     policyVersion: check.version,
     exampleRegistry: exampleRegistryFields(check.document),
-    warnings: check.warnings.map((warning) => problemLine(file, warning)),
+    warnings: check.warnings.map((warning) => problemLine(file, warning, 'warning')),
   };
 }
 

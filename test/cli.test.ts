@@ -13,6 +13,7 @@ import { parse, parseAllDocuments } from 'yaml';
 import { handler as lambdaMutate } from '../functions/mutate';
 import { admissionEvent, admissionRequest, resourceOf } from '../lib/transport/admission-event';
 import { DEFAULTS } from '../lib/policies/config';
+import { policyVersion } from '../lib/policies/policy-version';
 import { EXIT_ALLOWED, EXIT_DENIED, EXIT_ERROR, run } from '../lib/cli/main';
 import { parseManifests } from '../lib/cli/manifests';
 import { CONFIG_FLAGS } from '../lib/cli/options';
@@ -362,6 +363,8 @@ describe('results', () => {
     ];
     expect(report).toEqual({
       allowed: false,
+      // The version of the policy the variables stand for: here, none set (DESIGN "Fleet policy", Version).
+      policyVersion: policyVersion({ version: 1, defaults: {} }),
       summary: { objects: 1, allowed: 0, denied: 1, skipped: 0, mutated: 1, errors: 0 },
       errors: [],
       results: [

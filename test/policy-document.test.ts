@@ -75,7 +75,15 @@ describe('policy file errors: file:line:column, the field, what to change', () =
     expect(check.warnings.map((warning) => problemLine('p.yaml', warning))).toEqual([
       'p.yaml:3:38: exceptions[0].expires: exception old expired on 2026-12-03: it no longer applies; remove it',
     ]);
-    expect(checkPolicyText('version: 1\nexceptions:\n  - { name: today, reason: r, expires: 2026-12-04, images: [x.io] }\n', 'p.yaml', NOW).warnings).toEqual([]);
+  });
+
+  it('warns of an exception that ends within 14 days, counting its last day', () => {
+    const warningsFor = (expires: string) =>
+      checkPolicyText(`version: 1\nexceptions:\n  - { name: soon, reason: r, expires: ${expires}, images: [x.io] }\n`, 'p.yaml', NOW).warnings.map((warning) => warning.message);
+    expect(warningsFor('2026-12-04')).toEqual(['exception soon expires on 2026-12-04 (its last day is today): renew it or fix what it lets through']);
+    expect(warningsFor('2026-12-05')).toEqual(['exception soon expires on 2026-12-05 (in 1 day): renew it or fix what it lets through']);
+    expect(warningsFor('2026-12-17')).toEqual(['exception soon expires on 2026-12-17 (in 13 days): renew it or fix what it lets through']);
+    expect(warningsFor('2026-12-19')).toEqual([]);
   });
 
   it('reads expires: 2027-01-31 as the string it is in YAML 1.2', () => {

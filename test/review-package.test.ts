@@ -29,6 +29,8 @@ describe('npm pack, then npm install ./<file>.tgz into an empty folder', () => {
     tarball = join(work, stdout.trim().split('\n').pop()!);
     await run('npm', ['install', tarball], { cwd: app, env: NPM_ENV, timeout: 60_000 });
     copyFileSync(SIMPLE_POD, join(app, 'x.yaml'));
+    for (const name of ['fleet.yaml', 'pods.yaml']) copyFileSync(join(ROOT, 'test/fixtures/policies', name), join(app, name));
+    copyFileSync(join(ROOT, 'policy.yaml'), join(app, 'policy.yaml'));
   }, 120_000);
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
@@ -51,5 +53,27 @@ describe('npm pack, then npm install ./<file>.tgz into an empty folder', () => {
     expect(error?.stderr).toBe('');
     expect(error?.stdout).toContain('x.yaml:2 Pod/nginx (namespace default): DENIED');
     expect(error?.stdout).toContain('denied: Invalid image. Images must come from registry.example.com: container "nginx" uses "nginx:1.14.2"');
+  });
+
+  const npx = (args: string[]) =>
+    run('npx', ['admission-webhooks', ...args], { cwd: app, env: NPM_ENV, timeout: 30_000 }).then(
+      (result) => ({ code: 0, ...result }),
+      (failure: { code: number; stdout: string; stderr: string }) => failure,
+    );
+
+  it('runs `review --policy fleet.yaml --cluster C` as that cluster would judge', async () => {
+    const prod = await npx(['review', '-f', 'pods.yaml', '--policy', 'fleet.yaml', '--cluster', 'prod-eu']);
+    expect(prod.code).toBe(1);
+    expect(prod.stdout).toContain('pods.yaml:5 Pod/team-app (namespace team-a-web): DENIED');
+    expect(prod.stdout).toContain('warning: allowed by exception busybox-debug until 2999-12-31');
+    const dev = await npx(['review', '-f', 'pods.yaml', '--policy', 'fleet.yaml', '--cluster', 'dev-us']);
+    expect(dev.code).toBe(0);
+  });
+
+  it('runs `review --policy fleet.yaml --compare policy.yaml`: what the change newly denies, exit 1', async () => {
+    const outcome = await npx(['review', '-f', 'pods.yaml', '--policy', 'fleet.yaml', '--cluster', 'prod-eu', '--compare', 'policy.yaml']);
+    expect(outcome.code).toBe(1);
+    expect(outcome.stdout).toContain('Pod/team-app (namespace team-a-web): allowed -> denied');
+    expect(outcome.stdout).toMatch(/3 objects, 2 changed, 1 newly denied\n$/);
   });
 });

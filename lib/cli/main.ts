@@ -2,8 +2,10 @@
  * `admission-webhooks review`: reads manifests, reviews every object with the
  * webhook handlers and reports, all problems of one run together. Exit status:
  * 2 if any input could not be read or reviewed (everything else is still
- * reviewed and reported), a bad command line or invalid configuration (nothing
- * is reviewed); else 1 if something was denied; else 0.
+ * reviewed and reported), a bad command line, invalid configuration or an
+ * invalid policy file (nothing is reviewed); else 1 if something was denied
+ * (with --compare: newly denied); else 0. `policy check` and `policy show`
+ * (lib/cli/policy-commands.ts) have their own.
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../policies/config';
@@ -11,6 +13,8 @@ import { type InputProblem, problemText, readManifests } from './manifests';
 import { USAGE, UsageError, parseCommand } from './options';
 import { jsonReport, textReport } from './report';
 import { ReviewError, type ReviewResult, createReviewer } from './review';
+import { type ReviewPair, changesOf, compareJson, compareText } from './compare';
+import { type CommandOutput, policyCheck, policyShow } from './policy-commands';
 
 export const EXIT_ALLOWED = 0;
 export const EXIT_DENIED = 1;
@@ -35,17 +39,26 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       io.stdout(USAGE);
       return EXIT_ALLOWED;
     }
+    if (command.command === 'policy-check') return printed(policyCheck(command.file), io);
+    if (command.command === 'policy-show') return printed(policyShow(command.file, command.cluster, command.namespace), io);
     const { options } = command;
     if (options.files.length === 0 && io.stdinIsTTY) {
       throw new UsageError('no manifests given: use -f FILE|FOLDER, or pipe them to standard input');
     }
-    const review = createReviewer(options.env, options.namespace);
+    const review = createReviewer(options.env, options.namespace, options.cluster);
+    const compared = options.compareEnv && createReviewer(options.compareEnv, options.namespace, options.cluster);
+    if (options.cluster !== undefined && !review.policyClusters.includes(options.cluster)) {
+      io.stderr(`${PROGRAM}: warning: the policy names no cluster "${options.cluster}" (it has ${review.policyClusters.join(', ') || 'none'}): judged as such a caller is, with the defaults\n`);
+    }
     const { manifests, problems } = readManifests(options.files, io.readStdin);
     const results: ReviewResult[] = [];
+    const pairs: ReviewPair[] = [];
     const reviewProblems: InputProblem[] = [];
     for (const manifest of manifests) {
       try {
-        results.push(await review(manifest));
+        const result = await review(manifest);
+        if (compared) pairs.push({ new: result, old: await compared(manifest) });
+        results.push(result);
       } catch (error) {
         if (!(error instanceof ReviewError)) throw error;
         reviewProblems.push(error.problem);
@@ -54,8 +67,19 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     const errors = [...problems, ...reviewProblems];
 
     if (errors.length > 0) io.stderr(errors.map((problem) => `${PROGRAM}: ${problemText(problem)}\n`).join(''));
+    if (compared && options.compareEnv) {
+      const changes = changesOf(pairs);
+      const policies = {
+        new: { file: options.env.POLICY_FILE ?? '', version: review.policyVersion },
+        old: { file: options.compareEnv.POLICY_FILE ?? '', version: compared.policyVersion },
+      };
+      io.stdout((options.output === 'json' ? compareJson : compareText)(changes, pairs.length, policies, errors));
+      if (errors.length > 0) return EXIT_ERROR;
+      return changes.some((change) => change.newlyDenied) ? EXIT_DENIED : EXIT_ALLOWED;
+    }
+    const policy = { version: review.policyVersion, file: options.env.POLICY_FILE, cluster: options.cluster };
     const report = options.output === 'json' ? jsonReport : textReport;
-    io.stdout(report(results, errors, { diff: options.diff }));
+    io.stdout(report(results, errors, { diff: options.diff, policy }));
     if (errors.length > 0) return EXIT_ERROR;
     return results.some((result) => result.verdict === 'denied') ? EXIT_DENIED : EXIT_ALLOWED;
   } catch (error) {
@@ -68,6 +92,13 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     }
     return EXIT_ERROR;
   }
+}
+
+/** A policy command's output as it is: its lines start with `file:line:column`, as editors expect. */
+function printed(output: CommandOutput, io: CliIo): number {
+  if (output.stderr !== '') io.stderr(output.stderr);
+  if (output.stdout !== '') io.stdout(output.stdout);
+  return output.code;
 }
 
 /** Runs with the real process: arguments, environment, standard streams. */

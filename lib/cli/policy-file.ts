@@ -31,9 +31,9 @@ export interface PolicyFileCheck {
   warnings: PositionedProblem[];
 }
 
-/** `file:line:column: field: message`. */
-export function problemLine(file: string, problem: PositionedProblem): string {
-  return `${file}:${problem.line}:${problem.column}: ${problem.field === '' ? '' : `${problem.field}: `}${problem.message}`;
+/** `file:line:column: field: message`, or `file:line:column: warning: field: message`. */
+export function problemLine(file: string, problem: PositionedProblem, severity?: 'warning'): string {
+  return `${file}:${problem.line}:${problem.column}: ${severity ? `${severity}: ` : ''}${problem.field === '' ? '' : `${problem.field}: `}${problem.message}`;
 }
 
 /** The key node and value node at `path`, as far down as the path exists. */

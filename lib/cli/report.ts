@@ -12,6 +12,8 @@ import type { ReviewResult } from './review';
 
 export interface ReportOptions {
   diff: boolean;
+  /** The policy the objects were judged by: its version, and the file and cluster where given. */
+  policy?: { version: string; file?: string | undefined; cluster?: string | undefined };
 }
 
 export interface Summary {
@@ -87,7 +89,10 @@ export function textReport(results: readonly ReviewResult[], errors: readonly In
   const { objects, allowed, denied, skipped, mutated } = summarize(results, errors);
   const unreadable = errors.length === 0 ? '' : `; ${plural(errors.length, 'error')} (on standard error), not reviewed`;
   const summary = `${plural(objects, 'object')}: ${allowed} allowed, ${denied} denied, ${skipped} skipped; ${mutated} changed by mutate${unreadable}`;
-  return [...results.map((result) => textOf(result, options)), summary].join('\n\n') + '\n';
+  const { policy } = options;
+  // Named only where a policy file was given: the no-file form's output stays as it was.
+  const judgedBy = policy?.file === undefined ? [] : [`policy ${policy.file}, version ${policy.version}${policy.cluster === undefined ? '' : `, cluster ${policy.cluster}`}`];
+  return [...results.map((result) => textOf(result, options)), [summary, ...judgedBy].join('\n')].join('\n\n') + '\n';
 }
 
 export function jsonReport(results: readonly ReviewResult[], errors: readonly InputProblem[], options: ReportOptions): string {
@@ -95,6 +100,8 @@ export function jsonReport(results: readonly ReviewResult[], errors: readonly In
   const report = {
     /** True only when every object was read and none was denied (exit status 0). */
     allowed: summary.denied === 0 && summary.errors === 0,
+    ...(options.policy ? { policyVersion: options.policy.version } : {}),
+    ...(options.policy?.cluster === undefined ? {} : { cluster: options.policy.cluster }),
     summary,
     errors: errors.map((problem) => ({ ...problem, message: problemText(problem) })),
     results: results.map((result) => ({

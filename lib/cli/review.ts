@@ -14,6 +14,7 @@ import { podSpecPath } from '../policies/pod-spec';
 import { mutatePod } from '../policies/mutate';
 import { validateImages } from '../policies/validate';
 import { configuredHandler } from '../setup';
+import { readPolicyFileWithPositions } from './policy-file';
 import { type InputProblem, type Manifest, problemText } from './manifests';
 
 /** `skipped`: not a workload the webhooks look at, allowed untouched. */
@@ -80,17 +81,26 @@ function nameOf(object: JsonObject): string {
   return typeof generateName === 'string' && generateName !== '' ? `${generateName}*` : '(no name)';
 }
 
+export interface Reviewer {
+  (manifest: Manifest): Promise<ReviewResult>;
+  policyVersion: string;
+  /** The clusters the policy file names (none without one). */
+  policyClusters: readonly string[];
+}
+
 /**
- * Builds both handlers from `env` (throws ConfigError on invalid configuration)
- * and returns a function that reviews one manifest. The handlers' log lines
- * go nowhere.
+ * Builds both handlers from `env` (throws ConfigError on invalid configuration or an invalid
+ * policy file, every problem with its position) and returns a function that reviews one manifest
+ * as `cluster` would (the one its token matched). The handlers' log lines go nowhere.
  */
-export function createReviewer(env: Readonly<Record<string, string | undefined>>, defaultNamespace: string) {
-  const mutate: Handler = configuredHandler('mutate', mutatePod, env, { log: silent });
-  const validate: Handler = configuredHandler('validate', validateImages, env, { log: silent });
+export function createReviewer(env: Readonly<Record<string, string | undefined>>, defaultNamespace: string, cluster?: string): Reviewer {
+  const options = { log: silent, readPolicyFile: readPolicyFileWithPositions, authenticate: async () => (cluster === undefined ? {} : { cluster }) };
+  const mutateHandler = configuredHandler('mutate', mutatePod, env, options);
+  const mutate: Handler = mutateHandler;
+  const validate: Handler = configuredHandler('validate', validateImages, env, options);
   const requestOptions = { namespace: defaultNamespace };
 
-  return async (manifest: Manifest): Promise<ReviewResult> => {
+  const review = async (manifest: Manifest): Promise<ReviewResult> => {
     const original = manifest.object;
     const gvk = groupVersionKind(original);
     const namespace = namespaceOf(original, defaultNamespace);
@@ -120,4 +130,5 @@ export function createReviewer(env: Readonly<Record<string, string | undefined>>
       mutated,
     };
   };
+  return Object.assign(review, { policyVersion: mutateHandler.policyVersion, policyClusters: mutateHandler.policyClusters });
 }

@@ -60,11 +60,14 @@ export interface PolicyCheck {
   /** Undefined when there are problems. */
   policy: CompiledPolicy | undefined;
   problems: PolicyProblem[];
-  /** Not errors: exceptions already expired. */
+  /** Not errors: exceptions already expired, or ending within 14 days. */
   warnings: PolicyProblem[];
 }
 
 export const POLICY_VERSION = 1;
+const DAY_MS = 24 * 60 * 60 * 1000;
+/** Exceptions ending within this time are reported, so nobody is surprised when one ends. */
+const EXPIRY_NOTICE_MS = 14 * DAY_MS;
 const TOP_LEVEL_KEYS = ['version', 'defaults', 'namespaces', 'clusters', 'exceptions'];
 const EXCEPTION_KEYS = ['name', 'reason', 'expires', 'clusters', 'namespaces', 'images'];
 /** EKS cluster names (letters, digits, - and _, at most 100), and dots. */
@@ -164,6 +167,10 @@ function exceptionRule(entry: unknown, path: FieldPath, problems: Problems, warn
   if (images && images.length === 0) problems.add([...path, 'images'], 'is empty: name at least one image rule');
   if (problems.list.length !== before || name === undefined || reason === undefined || expires === undefined || endsAt === undefined || !images) return undefined;
   if (now >= endsAt) warnings.add([...path, 'expires'], `exception ${name} expired on ${expires}: it no longer applies; remove it`);
+  else if (endsAt - now <= EXPIRY_NOTICE_MS) {
+    const days = Math.ceil((endsAt - now) / DAY_MS) - 1;
+    warnings.add([...path, 'expires'], `exception ${name} expires on ${expires} (${days === 0 ? 'its last day is today' : `in ${days} day${days === 1 ? '' : 's'}`}): renew it or fix what it lets through`);
+  }
   return {
     name,
     reason,
