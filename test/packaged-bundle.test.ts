@@ -7,16 +7,15 @@
  * zip really runs: it reads the token from a local Secrets Manager endpoint,
  * with no AWS SDK anywhere on the child's module path.
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ChildResult, invokeUnzipped } from './support/bundle';
 import { SecretsManagerEndpoint } from './support/secrets-manager-endpoint';
 import { ROOT, TMP_PREFIX, type PackagedService, comparableBody, extractZip, packagedService, savedEvents } from './support/serverless';
 
 const TOKEN = 'local-test-token';
-const RESULT_MARKER = '@@handler-result@@';
 
 let service: PackagedService;
 let secrets: SecretsManagerEndpoint;
@@ -36,64 +35,20 @@ afterAll(async () => {
   if (workDir) rmSync(workDir, { recursive: true, force: true });
 });
 
-interface ChildResult {
-  result: { statusCode: number; headers: Record<string, string>; body: string };
-  /** What the handler logged (stdout before the result, and stderr). */
-  log: string;
-}
-
 /** Loads the unzipped handler with `require` in a child Node process and calls it with `event`. */
 function invokeBundle(name: 'mutate' | 'validate', event: unknown): Promise<ChildResult> {
   const functionId = name === 'mutate' ? 'MutateLambdaFunction' : 'ValidateLambdaFunction';
   const variables = service.template.Resources[functionId]?.Properties?.Environment.Variables as Record<string, string>;
-  const script = `
-    // Nothing but the bundle: the SDK must not be found outside it.
-    let sdkOutside = true;
-    try { require.resolve('@aws-sdk/client-secrets-manager'); } catch { sdkOutside = false; }
-    if (sdkOutside) throw new Error('the AWS SDK is reachable outside the bundle');
-    const handler = require(process.argv[1]).handler;
-    if (typeof handler !== 'function') throw new Error('no handler export');
-    let input = '';
-    process.stdin.on('data', (chunk) => (input += chunk));
-    process.stdin.on('end', async () => {
-      const result = await handler(JSON.parse(input), {});
-      // The handler logs to stdout too: the result goes last, after a marker.
-      process.stdout.write('\\n' + ${JSON.stringify(RESULT_MARKER)} + JSON.stringify(result));
-    });`;
-  return new Promise((resolve, reject) => {
-    const child = execFile(
-      process.execPath,
-      ['-e', script, join(workDir, name, 'functions', `${name}.js`)],
-      {
-        cwd: join(workDir, name),
-        timeout: 20_000,
-        killSignal: 'SIGKILL',
-        env: {
-          PATH: process.env.PATH,
-          ...variables,
-          // As a deploy must (the stage plugin refuses an empty value): name the token secret.
-          WEBHOOK_TOKEN_SECRET_ID: 'admission-webhooks/dev/token',
-          AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
-          AWS_REGION: 'us-east-1',
-          AWS_ACCESS_KEY_ID: 'AKIDLOCALTEST',
-          AWS_SECRET_ACCESS_KEY: 'local-test-secret',
-          AWS_EC2_METADATA_DISABLED: 'true',
-        },
-      },
-      (error, stdout, stderr) => {
-        if (error) return reject(new Error(`the ${name} bundle failed: ${error.message}\n${stderr}`));
-        const text = String(stdout);
-        const at = text.lastIndexOf(RESULT_MARKER);
-        try {
-          if (at < 0) throw new Error('no result marker');
-          resolve({ result: JSON.parse(text.slice(at + RESULT_MARKER.length)), log: `${text.slice(0, at)}\n${stderr}` });
-        } catch (problem) {
-          reject(new Error(`the ${name} bundle printed no result (${String(problem)}):\n${text}\n${stderr}`));
-        }
-      },
-    );
-    child.stdin?.end(JSON.stringify(event));
-  });
+  return invokeUnzipped(join(workDir, name), name, {
+    ...variables,
+    // As a deploy must (the stage plugin refuses an empty value): name the token secret.
+    WEBHOOK_TOKEN_SECRET_ID: 'admission-webhooks/dev/token',
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'AKIDLOCALTEST',
+    AWS_SECRET_ACCESS_KEY: 'local-test-secret',
+    AWS_EC2_METADATA_DISABLED: 'true',
+  }, event);
 }
 
 function savedEvent(name: string) {

@@ -4,11 +4,15 @@
  * with `file:line:column` and a policy param with the file field to use; the deploy guard's
  * policy checks on their own.
  */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkPolicyFile } from '../lib/cli/policy-file';
+import { invokeUnzipped } from './support/bundle';
+import { podRequest, restEvent, review } from './support/reviews';
+import { SecretsManagerEndpoint } from './support/secrets-manager-endpoint';
 import { ROOT, type RunResult, extractZip, runServerless, serviceCopy } from './support/serverless';
 
 const require = createRequire(import.meta.url);
@@ -24,6 +28,9 @@ describe('serverless package with a policy file', () => {
   const dirs: string[] = [];
   let fleet: RunResult;
   let fleetDir: string;
+  /** Outside the service copy, whose node_modules would put the SDK on the bundles' module path. */
+  let unzipped: string;
+  const zipEntries: Record<string, string[]> = {};
   let invalid: RunResult;
   let param: RunResult;
 
@@ -31,13 +38,15 @@ describe('serverless package with a policy file', () => {
     fleetDir = serviceCopy('policy-fleet');
     const invalidDir = serviceCopy('policy-invalid');
     const paramDir = serviceCopy('policy-param');
-    dirs.push(fleetDir, invalidDir, paramDir);
+    unzipped = mkdtempSync(join(tmpdir(), 'admission-webhooks-sls-policy-zips-'));
+    dirs.push(fleetDir, invalidDir, paramDir, unzipped);
     writeFileSync(join(invalidDir, 'bad-policy.yaml'), 'version: 1\ndefaults:\n  validationAction: Deny\nclusters:\n  prod-eu:\n    imageMirrors: { docker.io: docker.io/mirror }\n');
     [fleet, invalid, param] = await Promise.all([
       runServerless(['package', '--package', 'out', '--param=policyFile=examples/policies/fleet.yaml'], fleetDir, 120_000),
       runServerless(['package', '--package', 'out', '--param=policyFile=bad-policy.yaml'], invalidDir, 120_000),
       runServerless(['package', '--package', 'out', '--param=validationAction=warn'], paramDir, 120_000),
     ]);
+    if (fleet.code === 0) for (const name of ['mutate', 'validate']) zipEntries[name] = extractZip(join(fleetDir, 'out', `${name}.zip`), join(unzipped, name));
   }, 150_000);
   afterAll(() => {
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
@@ -47,14 +56,82 @@ describe('serverless package with a policy file', () => {
     expect(fleet.code, output(fleet)).toBe(0);
     const check = checkPolicyFile(join(ROOT, 'examples/policies/fleet.yaml'));
     for (const name of ['mutate', 'validate']) {
-      const dir = join(fleetDir, `unzipped-${name}`);
-      expect(extractZip(join(fleetDir, 'out', `${name}.zip`), dir).sort()).toEqual([`functions/${name}.js`, 'policy.json']);
+      const dir = join(unzipped, name);
+      expect([...(zipEntries[name] ?? [])].sort()).toEqual([`functions/${name}.js`, 'policy.json']);
       expect(JSON.parse(readFileSync(join(dir, 'policy.json'), 'utf8'))).toEqual(check.document);
     }
     const template = JSON.parse(readFileSync(join(fleetDir, 'out', 'cloudformation-template-update-stack.json'), 'utf8'));
     expect(template.Metadata.AdmissionWebhooksPolicy).toEqual({ policyFile: 'examples/policies/fleet.yaml', policyVersion: check.version, exampleRegistry: ['defaults.allowedRegistries', 'namespaces.team-a-*.allowedRegistries'] });
     // The expired exception of the example is a warning, not an error.
     expect(output(fleet)).toContain('examples/policies/fleet.yaml:39:14: warning: exceptions[1].expires: exception legacy-tools expired on 2024-06-30');
+  });
+
+  describe('the packaged functions, given the fleet token secret', () => {
+    const TOKENS = { 'prod-eu': 'prod-eu-token-0123456789', 'dev-us': 'dev-us-token-0123456789' };
+    let secrets: SecretsManagerEndpoint;
+    beforeAll(async () => {
+      secrets = await SecretsManagerEndpoint.start('admission-webhooks/dev/token');
+      secrets.setCurrent(JSON.stringify({ tokens: TOKENS }));
+    });
+    afterAll(async () => secrets?.close());
+
+    const call = async (name: 'mutate' | 'validate', cluster: keyof typeof TOKENS, object: Record<string, unknown>, namespace: string) => {
+      const root = join(unzipped, name);
+      const template = JSON.parse(readFileSync(join(fleetDir, 'out', 'cloudformation-template-update-stack.json'), 'utf8'));
+      const variables = template.Resources[name === 'mutate' ? 'MutateLambdaFunction' : 'ValidateLambdaFunction'].Properties.Environment.Variables;
+      const event = restEvent(review(podRequest(object, { namespace })), { pathParameters: { token: TOKENS[cluster] } });
+      const { result, log } = await invokeUnzipped(root, name, {
+        ...variables,
+        AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
+        AWS_REGION: 'us-east-1',
+        AWS_ACCESS_KEY_ID: 'AKIDLOCALTEST',
+        AWS_SECRET_ACCESS_KEY: 'local-test-secret',
+        AWS_EC2_METADATA_DISABLED: 'true',
+      }, event);
+      expect(result.statusCode, log).toBe(200);
+      const line = log.split('\n').find((text) => text.includes('"admission review"'));
+      return { response: JSON.parse(result.body).response, line: line ? JSON.parse(line) : undefined };
+    };
+    const pod = (image: string) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image, imagePullPolicy: 'Always' }] } });
+    const version = () => checkPolicyFile(join(ROOT, 'examples/policies/fleet.yaml')).version;
+
+    it('deny in one cluster what they warn in another, naming the cluster and the policy version', async () => {
+      const prod = await call('validate', 'prod-eu', pod('ghcr.io/acme/app:1.0'), 'web');
+      expect(prod.response).toMatchObject({ allowed: false, status: { code: 403 } });
+      expect(prod.line).toMatchObject({ cluster: 'prod-eu', policyVersion: version(), decision: 'denied' });
+      const dev = await call('validate', 'dev-us', pod('ghcr.io/acme/app:1.0'), 'web');
+      expect(dev.response).toMatchObject({ allowed: true, warnings: expect.arrayContaining([expect.stringMatching(/^Invalid image/)]) });
+      expect(dev.line).toMatchObject({ cluster: 'dev-us', policyVersion: version(), decision: 'warned' });
+    });
+
+    it("rewrite to each cluster's own mirror", async () => {
+      const patchOf = (response: { patch: string }) => JSON.parse(Buffer.from(response.patch, 'base64').toString('utf8'));
+      const prod = await call('mutate', 'prod-eu', pod('nginx:1.27'), 'web');
+      expect(patchOf(prod.response)).toContainEqual({ op: 'add', path: '/spec/containers/0/image', value: '111122223333.dkr.ecr.eu-west-1.amazonaws.com/docker-hub/library/nginx:1.27' });
+      const dev = await call('mutate', 'dev-us', pod('nginx:1.27'), 'web');
+      expect(patchOf(dev.response)).toContainEqual({ op: 'add', path: '/spec/containers/0/image', value: '111122223333.dkr.ecr.us-east-1.amazonaws.com/docker-hub/library/nginx:1.27' });
+    });
+
+    it("honour a namespace's narrower registry list", async () => {
+      const outside = await call('validate', 'prod-eu', pod('registry.example.com/team-b/app@sha256:' + 'a'.repeat(64)), 'team-a-web');
+      expect(outside.response).toMatchObject({ allowed: false, status: { message: expect.stringMatching(/^Invalid image. Images must come from registry.example.com\/team-a:/) } });
+      const inside = await call('validate', 'prod-eu', pod('registry.example.com/team-a/app@sha256:' + 'a'.repeat(64)), 'team-a-web');
+      expect(inside.response).toMatchObject({ allowed: true });
+    });
+
+    it('honour an unexpired exception, and not an expired one', async () => {
+      // examples/policies/fleet.yaml: busybox-debug (dev-us, debug-*) until 2027-06-30; legacy-tools ended 2024-06-30.
+      const debug = await call('validate', 'dev-us', pod('111122223333.dkr.ecr.us-east-1.amazonaws.com/docker-hub/library/busybox:1.36'), 'debug-1');
+      const today = new Date().toISOString().slice(0, 10);
+      if (today <= '2027-06-30') {
+        expect(debug.response).toEqual(expect.objectContaining({ allowed: true, warnings: ['allowed by exception busybox-debug until 2027-06-30'] }));
+        expect(debug.line).toMatchObject({ exceptions: ['busybox-debug'], Excepted: 1 });
+      }
+      const legacy = await call('validate', 'prod-eu', pod('quay.example.org/tools/cli@sha256:' + 'b'.repeat(64)), 'web');
+      expect(legacy.response).toMatchObject({ allowed: false });
+      expect(legacy.line).toMatchObject({ Excepted: 0 });
+      expect(legacy.line).not.toHaveProperty('exceptions');
+    });
   });
 
   it('refuses an invalid policy file with every problem as file:line:column: field: message', () => {
