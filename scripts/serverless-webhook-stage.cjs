@@ -102,12 +102,17 @@ class WebhookStagePlugin {
     this.log = log;
     const policy = () => this.guard(() => this.preparePolicy());
     this.hooks = {
-      initialize: () => this.guard(() => refusePolicyParams(this.options.param, serverless.configurationInput?.params)),
+      initialize: () =>
+        this.guard(() => {
+          refusePolicyParams(this.options.param, serverless.configurationInput?.params);
+          // `invoke local` reads the functions' environment in a core hook before any of its own events.
+          const [command, subcommand] = serverless.processedInput?.commands ?? [];
+          if (command === 'invoke' && subcommand === 'local') this.preparePolicy();
+        }),
       'before:package:createDeploymentArtifacts': policy,
       'before:deploy:function:packageFunction': policy,
       'before:offline:start:init': policy,
       'before:offline:start': policy,
-      'before:invoke:local:invoke': policy,
       'after:package:compileEvents': () => this.compileStage(),
       'before:deploy:deploy': () =>
         this.guard(() => {

@@ -2,9 +2,9 @@
  * Runs every saved event in events/ through its handler and compares the
  * result with the `<name>.expected.json` beside it: status code, content type
  * and body, with an AdmissionReview's patch decoded into its JSON array. An
- * expected result may name the configuration its scenario needs
- * (`"environment": {"IMAGE_MIRRORS": "..."}`); the handler is then built with
- * it, as a stage with those params would run.
+ * expected result may name the policy file its scenario needs
+ * (`"policy": "examples/policies/no-latest.yaml"`); the handler is then built
+ * with it, as a stage packaged with that policyFile would run.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,10 +13,11 @@ import { parse as parseYaml } from 'yaml';
 import { handler as mutate } from '../functions/mutate';
 import { handler as validate } from '../functions/validate';
 import type { GatewayEvent, GatewayResult } from '../lib/transport/http';
-import { DEFAULTS } from '../lib/policies/config';
+import { checkPolicyFile, readPolicyFileWithPositions } from '../lib/cli/policy-file';
 import { mutatePod } from '../lib/policies/mutate';
 import { validateImages } from '../lib/policies/validate';
 import { configuredHandler } from '../lib/setup';
+import { ROOT } from './support/serverless';
 
 const EVENTS = join(import.meta.dirname, '..', 'events');
 const NAME = /^(mutate|validate)-([a-z0-9]+(?:-[a-z0-9]+)*)\.json$/;
@@ -93,12 +94,13 @@ describe('events/', () => {
 describe.each(eventFiles)('%s', (file) => {
   const fn = NAME.exec(file)?.[1] as keyof typeof HANDLERS;
   const event = readJson(file);
-  const environment: Record<string, string> | undefined = readJson(expectedFor(file)).environment;
-  const handler = environment ? configuredHandler(fn, POLICIES[fn], environment, { log: () => {} }) : HANDLERS[fn];
+  const policy: string | undefined = readJson(expectedFor(file)).policy;
+  const handler = policy
+    ? configuredHandler(fn, POLICIES[fn], { POLICY_FILE: join(ROOT, policy) }, { log: () => {}, readPolicyFile: readPolicyFileWithPositions })
+    : HANDLERS[fn];
 
-  it('names only configuration variables in its environment, and leaves authentication off', () => {
-    const names = Object.keys(environment ?? {});
-    expect(names.filter((name) => !(name in DEFAULTS) || name === 'WEBHOOK_TOKEN_SECRET_ID')).toEqual([]);
+  it('names, if any, a valid policy file of the project', () => {
+    if (policy !== undefined) expect(checkPolicyFile(join(ROOT, policy)).problems).toEqual([]);
   });
 
   it('is an API Gateway event for POST /<function>/{token}', () => {

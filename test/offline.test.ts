@@ -33,6 +33,7 @@ import {
   serverlessEnv,
   serviceCopy,
 } from './support/serverless';
+import { checkPolicyFile } from '../lib/cli/policy-file';
 
 const EVENTS = savedEvents();
 const byName = (...names: string[]): SavedEvent[] =>
@@ -45,8 +46,11 @@ const byName = (...names: string[]): SavedEvent[] =>
 const HTTP_EVENTS = byName('mutate-tutorial-pod', 'validate-tutorial-pod', 'validate-api-server-review', 'mutate-malformed-body');
 /** Over HTTPS: a patch and a denial. */
 const HTTPS_EVENTS = byName('mutate-tutorial-pod', 'validate-tutorial-pod');
-/** Through `serverless invoke local`: a REST event with a patch, a base64 body with a denial. */
-const INVOKE_EVENTS = byName('mutate-tutorial-pod', 'validate-base64-body');
+/**
+ * Through `serverless invoke local`: a REST event with a patch, a base64 body with a denial, and
+ * a denial that only the policy file its expected result names gives.
+ */
+const INVOKE_EVENTS = byName('mutate-tutorial-pod', 'validate-base64-body', 'validate-disallowed-tag');
 const START_TIMEOUT_MS = 60_000;
 const REQUEST_TIMEOUT_MS = 15_000;
 
@@ -248,6 +252,10 @@ describe('npm start (serverless-offline, local stage)', () => {
       }
     });
 
+    it('judges by policy.yaml, shipped to the handlers as JSON', () => {
+      expect(http!.output()).toContain(`"policyVersion":"${checkPolicyFile(join(ROOT, 'policy.yaml')).version}"`);
+    });
+
     it('builds into its own work folder, .esbuild/offline-start', () => {
       expect(existsSync(join(dirs[0]!, '.esbuild/offline-start/.build/functions/mutate.js'))).toBe(true);
     });
@@ -312,6 +320,10 @@ describe('npm run invoke (serverless invoke local, local stage)', () => {
     const result = JSON.parse(invoked.stdout.slice(start));
     expectMatches(invoked.saved, { statusCode: result.statusCode, headers: result.headers ?? {}, body: result.body }, { overHttp: false });
     expect(`${invoked.stdout}${invoked.stderr}`).toMatch(/authentication is off/i);
+    const policy = invoked.saved.expected.policy;
+    if (policy) expect(invoked.stderr).toContain(`invoke: under ${policy}, the policy ${invoked.saved.file.replace(/\.json$/, '.expected.json')} names`);
+    // The review was judged by the policy file (as JSON in the build folder), not by built-in defaults.
+    expect(invoked.stdout).toContain(`"policyVersion":"${checkPolicyFile(join(ROOT, policy ?? 'policy.yaml')).version}"`);
   });
 
   it('refuses an unknown function and a missing event file with exit code 2, naming what is missing', async () => {

@@ -242,8 +242,8 @@ export interface SavedEvent {
 }
 
 export interface ExpectedResult {
-  /** The configuration variables the scenario needs, where they differ from the local stage's. */
-  environment?: Record<string, string>;
+  /** The policy file the scenario needs (a path in the project), where the default policy.yaml will not do. */
+  policy?: string;
   statusCode: number;
   headers: Record<string, string>;
   /** The response body as JSON, an AdmissionReview's patch decoded to its array. */
