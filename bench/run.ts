@@ -10,6 +10,8 @@ import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Bundle, buildBundles } from './build';
 import { coldStarts } from './cold-start';
+import { fleetStarts } from './fleet-start';
+import { checkPolicyFile } from '../lib/cli/policy-file';
 import { DEPLOYED, authColdStartFigures, authColdStartTable, authenticatedColdStarts, buildAuthVariants } from './cold-start-auth';
 import { runSectionInChild } from './in-process';
 import { tutorialPayload } from './payloads';
@@ -75,6 +77,22 @@ async function main(): Promise<void> {
             `${ms(c.answeredMs)} ms`,
           ]),
         ],
+      ),
+    );
+
+    // A large fleet policy at start-up
+    const policyJson = JSON.stringify(checkPolicyFile(join(process.cwd(), 'policy.yaml')).document);
+    const fleet = fleetStarts(byName.validate.file, tutorial.event, policyJson, workDir, quick ? 9 : 21);
+    console.log(`\nStart-up with a policy file: validate answering the tutorial Pod, median of ${fleet.runs} runs (policy of 200 clusters and 500 exceptions: ${kb(fleet.policyBytes)} of JSON)`);
+    console.log(
+      table(
+        ['policy', 'wall (spawn to exit)', 'require', 'wall over no file'],
+        (['noFile', 'defaultPolicy', 'largeFleet'] as const).map((name) => [
+          { noFile: 'none (policy variables)', defaultPolicy: 'policy.yaml (as packaged)', largeFleet: '200 clusters, 500 exceptions' }[name],
+          `${ms(fleet.wallMs[name])} ms`,
+          `${ms(fleet.initMs[name])} ms`,
+          `${ms(fleet.wallMs[name] - fleet.wallMs.noFile)} ms`,
+        ]),
       ),
     );
 
@@ -201,6 +219,7 @@ async function main(): Promise<void> {
         ),
       },
       authenticatedColdStart: authColdStartFigures(authCold),
+      fleetStart: { runs: fleet.runs, policyBytes: fleet.policyBytes, wallMs: fleet.wallMs, initMs: fleet.initMs, largeFleetOverNoFileMs: round(fleet.wallMs.largeFleet - fleet.wallMs.noFile) },
       warm: warm.map(({ payload, floor, handlers: results }) => ({
         payload,
         floor: summary(floor),

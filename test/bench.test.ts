@@ -6,11 +6,23 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildBundles, deployedBuildOptions } from '../bench/build';
 import { floorHandler } from '../bench/floor';
+import { largeFleetPolicy } from '../bench/fleet-start';
+import { checkPolicyDocument } from '../lib/policies/policy-document';
 import { deployment, deploymentPayload, podPayload, podWithContainers, tutorialPayload } from '../bench/payloads';
 import { marginalPerContainer, markdownTable, table } from '../bench/report';
 import { median, quantile, round, summarise } from '../bench/stats';
 import { loadHandler, measureSeries, withSilentConsole } from '../bench/warm';
 import { crc32, zipOneFile } from '../bench/zip';
+
+describe('fleet start-up', () => {
+  it('measures a valid fleet of 200 clusters and 500 exceptions', () => {
+    const document = largeFleetPolicy();
+    const { policy, problems } = checkPolicyDocument(document);
+    expect(problems).toEqual([]);
+    expect(policy?.clusters.size).toBe(200);
+    expect(policy?.exceptions).toHaveLength(500);
+  });
+});
 
 describe('stats', () => {
   it('interpolates quantiles between closest ranks', () => {
