@@ -9,16 +9,25 @@
  * `--secret-id` reads the token from Secrets Manager (AWSCURRENT) with the same
  * SDK client the functions use, in `--region` (else `AWS_REGION`, else the AWS profile's region);
  * a fleet secret (`{"tokens": {...}}`) needs `--cluster <name>`. `--help` prints the usage. `--ca-bundle <pem file>` adds a caBundle, for an endpoint whose certificate
- * is not publicly trusted (a private CA, or a local test server). `--image-pull-policy-mode` and
- * `--image-mirrors` take the deployment's IMAGE_PULL_POLICY_MODE and IMAGE_MIRRORS: either makes
- * mutate fail closed and also receive `pods/ephemeralcontainers`. Bad input exits with 2 and a
- * message on stderr; a failed Secrets Manager read exits with 1.
+ * is not publicly trusted (a private CA, or a local test server).
+ *
+ *   npm run webhook-config -- --url https://webhooks.example.com --secret-id ... --policy policy.yaml --cluster prod-eu
+ *
+ * `--policy` takes the exempt namespaces, the pull policy mode and the mirrors from that cluster's
+ * effective policy in the policy file (DESIGN "Fleet policy"); enforce mode or mirrors make mutate
+ * fail closed and also receive `pods/ephemeralcontainers`. Without a file, `--exempt-namespaces`,
+ * `--image-pull-policy-mode` and `--image-mirrors` take the deployment's EXEMPT_NAMESPACES,
+ * IMAGE_PULL_POLICY_MODE and IMAGE_MIRRORS. Bad input (an invalid policy file too) exits with 2
+ * and a message on stderr; a failed Secrets Manager read exits with 1.
  */
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Document, isMap, isScalar, type Scalar } from 'yaml';
 import { DEFAULTS, DNS_LABEL, DNS_SUBDOMAIN, loadConfig } from '../lib/policies/config';
+import { createFleetPolicy } from '../lib/policies/fleet-policy';
+import type { MirrorRule } from '../lib/policies/image-mirrors';
+import { checkPolicyFile, problemLine } from '../lib/cli/policy-file';
 import { parseTokenSecret } from '../lib/auth/caller-auth';
 import { secretsManagerFetcher } from '../lib/auth/secrets-manager';
 
@@ -37,15 +46,26 @@ export interface WebhookConfigOptions {
   /** The deployment's IMAGE_PULL_POLICY_MODE: `enforce` also sends `pods/ephemeralcontainers` to mutate. */
   imagePullPolicyMode?: PullPolicyMode;
   /**
-   * The deployment's IMAGE_MIRRORS: with rules, mutate also gets `pods/ephemeralcontainers` and
-   * fails closed (an image that skipped the rewrite would bypass the mirror).
+   * The deployment's mirrors, as IMAGE_MIRRORS text (checked as the functions check it) or the
+   * policy's compiled rules: with rules, mutate also gets `pods/ephemeralcontainers` and fails
+   * closed (an image that skipped the rewrite would bypass the mirror).
    */
-  imageMirrors?: string;
+  imageMirrors?: string | readonly MirrorRule[];
+  /** The policy file the three fields above came from, named with its version in the output. */
+  policy?: PolicySource;
   /** metadata.name of both configurations. */
   name?: string;
   timeoutSeconds?: number;
   /** PEM certificates the API server should trust for the URL; none for a publicly trusted certificate. */
   caBundlePem?: string;
+}
+
+/** Where the cluster side's policy fields came from: a policy file, its version, the cluster. */
+export interface PolicySource {
+  file: string;
+  version: string;
+  /** Undefined: the policy's defaults (what a caller that matched no cluster gets). */
+  cluster: string | undefined;
 }
 
 export const DEFAULT_NAME = 'admission-webhooks';
@@ -175,9 +195,10 @@ export function webhookConfigurations(options: WebhookConfigOptions) {
   return { mutating, validating, mode, mirrors };
 }
 
-/** Whether IMAGE_MIRRORS has rules, checked as the functions check it (a bad value is a usage error). */
-function hasMirrors(value: string | undefined): boolean {
+/** Whether there are mirror rules; IMAGE_MIRRORS text is checked as the functions check it (a bad value is a usage error). */
+function hasMirrors(value: WebhookConfigOptions['imageMirrors']): boolean {
   if (value === undefined) return false;
+  if (typeof value !== 'string') return value.length > 0;
   try {
     return loadConfig({ IMAGE_MIRRORS: value }).imageMirrors.length > 0;
   } catch (error) {
@@ -200,7 +221,7 @@ const MUTATE_FAILURE_POLICY = {
 };
 
 const MIRRORS_FAILURE_POLICY = [
-  ' failurePolicy Fail: with IMAGE_MIRRORS, mutate sends images through the mirrors. Failing open',
+  ' failurePolicy Fail: with mirrors (imageMirrors), mutate sends images through them. Failing open',
   ' would create Pods with the images as written: pulled past the mirror (Docker Hub rate limits,',
   ' no scanning) where validate allows their registry, or denied by validate without a word about',
   ' the mirror. pods/ephemeralcontainers is sent too, so `kubectl debug` images are mirrored.',
@@ -228,6 +249,7 @@ export function renderWebhookConfigurations(options: WebhookConfigOptions): stri
       : ['# caBundle from --ca-bundle: the API server trusts only those certificates for this URL.'];
   const header = [
     '# Admission webhooks served by AWS Lambda behind API Gateway (printed by `npm run webhook-config`).',
+    ...(options.policy ? [policyComment(options.policy)] : []),
     '# The URL carries the caller token: treat this output as a secret.',
     ...trust,
   ].join('\n');
@@ -237,6 +259,44 @@ export function renderWebhookConfigurations(options: WebhookConfigOptions): stri
   const validatingDoc = new Document(validating);
   commentKey(validatingDoc, ['webhooks', 0], 'failurePolicy', VALIDATE_FAILURE_POLICY);
   return `${header}\n---\n${mutatingDoc.toString()}---\n${validatingDoc.toString()}`;
+}
+
+function policyComment({ file, version, cluster }: PolicySource): string {
+  const from = cluster === undefined ? 'its defaults (no --cluster)' : `cluster ${cluster}`;
+  return `# Policy ${file}, version ${version}, ${from}: the exempt namespaces, imagePullPolicyMode and imageMirrors.`;
+}
+
+type PolicyOptions = Required<Pick<WebhookConfigOptions, 'exemptNamespaces' | 'imagePullPolicyMode' | 'imageMirrors' | 'policy'>>;
+
+/** The flags a policy file replaces, each with the field of the file that gives it. */
+const POLICY_FLAGS = { 'exempt-namespaces': 'exemptNamespaces', 'image-pull-policy-mode': 'imagePullPolicyMode', 'image-mirrors': 'imageMirrors' } as const;
+
+/**
+ * The cluster side's fields from a policy file: the exempt namespaces, the pull policy mode and
+ * the mirrors of `cluster`'s effective policy, or of its defaults without a cluster (what the
+ * functions give a caller that matched no cluster). Namespace entries cannot set these fields, so
+ * the cluster's values hold in each of its namespaces. A cluster the file does not name gets the
+ * defaults as well, as it does at run time, with a warning (a misspelt name is caught there; a
+ * fleet secret's cluster that the file leaves to the defaults still gets its configuration).
+ * An invalid file is a usage error listing every problem as `file:line:column: field: message`.
+ */
+export function policyOptions(file: string, cluster: string | undefined): { options: PolicyOptions; warning?: string } {
+  const check = checkPolicyFile(file);
+  if (!check.policy || check.version === undefined) {
+    const count = check.problems.length === 1 ? '1 problem' : `${check.problems.length} problems`;
+    throw new UsageError([`--policy ${file} is not a valid policy (${count}):`, ...check.problems.map((problem) => problemLine(file, problem))].join('\n'));
+  }
+  const fleet = createFleetPolicy(check.policy, check.version, loadConfig({}));
+  const config = fleet.configFor(cluster, undefined);
+  const options: PolicyOptions = {
+    exemptNamespaces: [...config.exemptNamespaces],
+    imagePullPolicyMode: config.imagePullPolicyMode,
+    imageMirrors: config.imageMirrors,
+    policy: { file, version: check.version, cluster },
+  };
+  if (cluster === undefined || fleet.clusters.includes(cluster)) return { options };
+  const named = fleet.clusters.length === 0 ? 'it names none' : `it names ${fleet.clusters.join(', ')}`;
+  return { options, warning: `${file} has no cluster "${cluster}" (${named}): printing its defaults, which the functions also give that cluster` };
 }
 
 /** The token in a secret value (the formats of lib/auth/caller-auth.ts); a fleet secret needs the cluster. */
@@ -256,8 +316,8 @@ export function tokenFromSecret(secret: string, cluster: string | undefined): st
   return match.token;
 }
 
-const USAGE = `usage: npm run webhook-config -- --url https://<domain> (--token <token> | --secret-id <id> [--region <region>] [--cluster <name>])
-         [--exempt-namespaces ns1,ns2] [--image-pull-policy-mode default|enforce] [--image-mirrors source=target,...]
+const USAGE = `usage: npm run webhook-config -- --url https://<domain> (--token <token> | --secret-id <id> [--region <region>]) [--cluster <name>]
+         [--policy <file> | [--exempt-namespaces ns1,ns2] [--image-pull-policy-mode default|enforce] [--image-mirrors source=target,...]]
          [--name <name>] [--timeout-seconds 5]
          [--ca-bundle <pem file>]`;
 
@@ -270,16 +330,24 @@ for \`kubectl apply -f -\`. The output carries the token: treat it as a secret.
   --token TOKEN              the callers' path token, or:
   --secret-id ID             read it from this Secrets Manager secret (AWSCURRENT)
   --region REGION            the secret's region (default: AWS_REGION, else the AWS profile's region)
-  --cluster NAME             the cluster's token in a fleet secret ({"tokens": {...}})
-  --exempt-namespaces LIST   comma-separated namespaces both webhooks leave alone (kube-system always)
-  --image-pull-policy-mode M default or enforce, as deployed (enforce: mutate fails closed)
+  --cluster NAME             the cluster: its token in a fleet secret ({"tokens": {...}}), and its
+                             policy with --policy
+  --policy FILE              the policy file as deployed (policy.yaml): the exempt namespaces,
+                             imagePullPolicyMode and imageMirrors of --cluster's effective policy;
+                             without --cluster, the file's defaults (what a caller that matches no
+                             cluster gets); a cluster the file does not name gets the defaults too,
+                             with a warning
+  --exempt-namespaces LIST   without --policy: comma-separated namespaces both webhooks leave alone
+                             (kube-system is always left alone)
+  --image-pull-policy-mode M without --policy: default or enforce, as deployed (enforce: mutate fails closed)
+  --image-mirrors RULES      without --policy: source=target,... as deployed (mutate fails closed)
   --name NAME                metadata.name of both configurations (default ${DEFAULT_NAME})
   --timeout-seconds N        the API server's wait for each call, 1 to 30 (default ${DEFAULT_TIMEOUT_SECONDS})
   --ca-bundle FILE           PEM certificates to trust, for an endpoint without a public certificate
   --help, -h                 show this help
 
-Exit status: 0 printed, 2 bad input (the message says what is missing or wrong), 1 the secret
-could not be read.
+Exit status: 0 printed, 2 bad input (the message says what is missing or wrong; for an invalid
+policy file, every problem as file:line:column: field: message), 1 the secret could not be read.
 `;
 
 /** The SDK's error when no region is configured anywhere; the command names the flag instead. */
@@ -303,6 +371,7 @@ export async function main(argv: readonly string[]): Promise<string> {
         token: { type: 'string' },
         'secret-id': { type: 'string' },
         cluster: { type: 'string' },
+        policy: { type: 'string' },
         'exempt-namespaces': { type: 'string' },
         'image-pull-policy-mode': { type: 'string' },
         'image-mirrors': { type: 'string' },
@@ -330,22 +399,37 @@ export async function main(argv: readonly string[]): Promise<string> {
   if (values.region !== undefined && !/^[a-z]{2}(-[a-z0-9]+)+-\d+$/.test(values.region)) {
     throw new UsageError(`--region "${values.region}" is not an AWS region name (like eu-west-1)`);
   }
+  if (values.cluster !== undefined && values['secret-id'] === undefined && values.policy === undefined) {
+    throw new UsageError(`--cluster goes with --secret-id (a fleet secret) or --policy\n${USAGE}`);
+  }
+  if (values.policy !== undefined) {
+    const flags = Object.entries(POLICY_FLAGS).filter(([flag]) => values[flag as keyof typeof POLICY_FLAGS] !== undefined);
+    if (flags.length > 0) {
+      throw new UsageError(
+        `--policy and ${flags.map(([flag]) => `--${flag}`).join(', ')} cannot be used together: the policy file gives ${flags.map(([, field]) => field).join(', ')}; drop one or the other`,
+      );
+    }
+  }
+  const fromPolicy = values.policy === undefined ? undefined : policyOptions(values.policy, values.cluster);
   const timeout = values['timeout-seconds'];
   const options: WebhookConfigOptions = {
     url: values.url,
     token: values.token ?? '',
-    exemptNamespaces: values['exempt-namespaces']
-      ?.split(',')
-      .map((entry) => entry.trim())
-      .filter((entry) => entry !== ''),
-    imagePullPolicyMode: values['image-pull-policy-mode'] as PullPolicyMode | undefined,
-    imageMirrors: values['image-mirrors'],
+    ...(fromPolicy?.options ?? {
+      exemptNamespaces: values['exempt-namespaces']
+        ?.split(',')
+        .map((entry) => entry.trim())
+        .filter((entry) => entry !== ''),
+      imagePullPolicyMode: values['image-pull-policy-mode'] as PullPolicyMode | undefined,
+      imageMirrors: values['image-mirrors'],
+    }),
     name: values.name,
     timeoutSeconds: timeout === undefined ? undefined : /^\d+$/.test(timeout) ? Number(timeout) : Number.NaN,
     caBundlePem: values['ca-bundle'] === undefined ? undefined : readCaBundle(values['ca-bundle']),
   };
   // Check everything that needs no AWS call before making one.
   webhookConfigurations({ ...options, token: options.token || 'x'.repeat(16) });
+  if (fromPolicy?.warning) process.stderr.write(`webhook-config: warning: ${fromPolicy.warning}\n`);
   if (values['secret-id'] !== undefined) {
     // The functions' client (lib/auth/secrets-manager.ts) takes its region from the environment, as on
     // Lambda; --region is given to it there. It is created on this first call.

@@ -2,16 +2,20 @@
  * The cluster side: `npm run webhook-config` prints a MutatingWebhookConfiguration
  * and a ValidatingWebhookConfiguration that pass the Kubernetes schema
  * (kubernetes-models), point at `<base>/mutate/<token>` and `<base>/validate/<token>`,
- * and match what the policies check. Bad input exits with 2.
+ * and match what the policies check; with --policy, exempt namespaces, enforce mode and mirrors
+ * come from a cluster's effective policy. Bad input exits with 2.
  */
 import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MutatingWebhookConfiguration, ValidatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseAllDocuments } from 'yaml';
+import { checkPolicyFile } from '../lib/cli/policy-file';
 import { WORKLOAD_KINDS } from '../lib/policies/pod-spec';
-import { UsageError, main, renderWebhookConfigurations, tokenFromSecret, webhookConfigurations } from '../scripts/webhook-config';
+import { UsageError, main, policyOptions, renderWebhookConfigurations, tokenFromSecret, webhookConfigurations } from '../scripts/webhook-config';
 import { SecretsManagerEndpoint } from './support/secrets-manager-endpoint';
 import { ROOT } from './support/serverless';
 
@@ -183,12 +187,12 @@ describe('options', () => {
     expect(mutate.failurePolicy).toBe('Fail');
     expect(validate.failurePolicy).toBe('Fail');
     expect(mutate.rules).toContainEqual(EPHEMERAL_CONTAINERS_UPDATE);
-    expect(output).toMatch(/# failurePolicy Fail: with IMAGE_MIRRORS, mutate sends images through the mirrors/);
+    expect(output).toMatch(/# failurePolicy Fail: with mirrors \(imageMirrors\), mutate sends images through them/);
     expect(output).not.toMatch(/failurePolicy Ignore/);
 
     // With enforce as well, both reasons are given; an empty value is no mirrors at all.
     const both = renderWebhookConfigurations({ url: BASE, token: TOKEN, imagePullPolicyMode: 'enforce', imageMirrors: 'public.example.org=mirror.example.com/quay' });
-    expect(both).toMatch(/# failurePolicy Fail: in "enforce" mode[\s\S]*# failurePolicy Fail: with IMAGE_MIRRORS/);
+    expect(both).toMatch(/# failurePolicy Fail: in "enforce" mode[\s\S]*# failurePolicy Fail: with mirrors/);
     const none = schemaCheck(parseStream(renderWebhookConfigurations({ url: BASE, token: TOKEN, imageMirrors: ' ' })));
     expect(none.mutate.failurePolicy).toBe('Ignore');
     expect(none.mutate.rules).toHaveLength(1);
@@ -232,6 +236,139 @@ describe('options', () => {
   });
 });
 
+describe('--policy FILE [--cluster NAME]', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'webhook-config-policy-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const policyFile = (name: string, text: string) => {
+    const file = join(dir, name);
+    writeFileSync(file, text);
+    return file;
+  };
+  const MIRROR = '111122223333.dkr.ecr.us-east-1.amazonaws.com/docker-hub';
+  const FLEET = policyFile(
+    'fleet.yaml',
+    `version: 1
+defaults:
+  exemptNamespaces: [kube-system, monitoring]
+namespaces:
+  "*": { validationAction: warn }
+clusters:
+  prod-eu:
+    imagePullPolicyMode: enforce
+    exemptNamespaces: [ingress]
+  dev-us:
+    imageMirrors: { docker.io: ${MIRROR} }
+  staging:
+`,
+  );
+  const version = checkPolicyFile(FLEET).version!;
+  const run = (...args: string[]) => main(['--url', BASE, '--token', TOKEN, '--policy', FLEET, ...args]);
+  const exempt = (objects: any[]) => schemaCheck(objects).mutate.namespaceSelector.matchExpressions[0].values;
+  /** Writes to stderr during `action`. */
+  async function stderrOf(action: () => Promise<unknown>): Promise<string> {
+    const write = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      await action();
+      return write.mock.calls.map(([chunk]) => String(chunk)).join('');
+    } finally {
+      write.mockRestore();
+    }
+  }
+
+  it("takes a cluster's exempt namespaces and enforce mode from its policy, and names the file and version at the top", async () => {
+    const output = await run('--cluster', 'prod-eu');
+    expect(output.split('\n')[1]).toBe(`# Policy ${FLEET}, version ${version}, cluster prod-eu: the exempt namespaces, imagePullPolicyMode and imageMirrors.`);
+    expect(version).toMatch(/^[0-9a-f]{12}$/);
+    const { mutate, validate } = schemaCheck(parseStream(output));
+    expect(exempt(parseStream(output))).toEqual(['kube-system', 'ingress']);
+    expect(validate.namespaceSelector).toEqual(mutate.namespaceSelector);
+    expect(mutate.failurePolicy).toBe('Fail');
+    expect(mutate.rules.map((rule: { resources: string[] }) => rule.resources[0])).toEqual(['pods', 'pods/ephemeralcontainers']);
+    expect(output).toMatch(/# failurePolicy Fail: in "enforce" mode/);
+  });
+
+  it("takes a cluster's mirrors, so mutate fails closed, and the defaults' exempt namespaces where the cluster sets none", async () => {
+    const output = await run('--cluster', 'dev-us');
+    const { mutate } = schemaCheck(parseStream(output));
+    expect(mutate.failurePolicy).toBe('Fail');
+    expect(output).toMatch(/# failurePolicy Fail: with mirrors/);
+    expect(output).not.toMatch(/"enforce" mode/);
+    expect(exempt(parseStream(output))).toEqual(['kube-system', 'monitoring']);
+  });
+
+  it('prints what the old flags print for the same values, but for the line naming the policy', async () => {
+    const withoutPolicyLine = (output: string) => output.replace(/^# Policy .*\n/m, '');
+    expect(withoutPolicyLine(await run('--cluster', 'dev-us'))).toBe(
+      await main(['--url', BASE, '--token', TOKEN, '--exempt-namespaces', 'kube-system,monitoring', '--image-mirrors', `docker.io=${MIRROR}`]),
+    );
+    expect(withoutPolicyLine(await run('--cluster', 'prod-eu'))).toBe(
+      await main(['--url', BASE, '--token', TOKEN, '--exempt-namespaces', 'ingress', '--image-pull-policy-mode', 'enforce']),
+    );
+  });
+
+  it("uses the policy's defaults without --cluster, as for a caller that matched no cluster", async () => {
+    const output = await run();
+    expect(output).toContain(`# Policy ${FLEET}, version ${version}, its defaults (no --cluster):`);
+    const { mutate } = schemaCheck(parseStream(output));
+    expect(mutate.failurePolicy).toBe('Ignore');
+    expect(mutate.rules).toHaveLength(1);
+    expect(exempt(parseStream(output))).toEqual(['kube-system', 'monitoring']);
+    // A cluster named with nothing set has the defaults too, without a warning.
+    const staging = await stderrOf(() => run('--cluster', 'staging'));
+    expect(staging).toBe('');
+    expect(policyOptions(FLEET, 'staging').options).toMatchObject({ exemptNamespaces: ['kube-system', 'monitoring'], imagePullPolicyMode: 'default', imageMirrors: [] });
+  });
+
+  it('gives a cluster the file does not name the defaults, as the functions do, with a warning naming the clusters it has', async () => {
+    let output = '';
+    const stderr = await stderrOf(async () => {
+      output = await run('--cluster', 'blue');
+    });
+    expect(stderr).toBe(`webhook-config: warning: ${FLEET} has no cluster "blue" (it names prod-eu, dev-us, staging): printing its defaults, which the functions also give that cluster\n`);
+    expect(output.replace('cluster blue', 'its defaults (no --cluster)')).toBe(await run());
+    const empty = policyFile('empty.yaml', 'version: 1\n');
+    expect(policyOptions(empty, 'blue').warning).toMatch(/has no cluster "blue" \(it names none\)/);
+  });
+
+  it('reads the shipped fleet example: each cluster through its own mirror, so mutate fails closed', async () => {
+    for (const cluster of ['prod-eu', 'dev-us']) {
+      const output = await main(['--url', BASE, '--token', TOKEN, '--policy', 'examples/policies/fleet.yaml', '--cluster', cluster]);
+      expect(schemaCheck(parseStream(output)).mutate.failurePolicy).toBe('Fail');
+    }
+    expect(schemaCheck(parseStream(await main(['--url', BASE, '--token', TOKEN, '--policy', 'policy.yaml']))).mutate.failurePolicy).toBe('Ignore');
+  });
+
+  it.each([
+    ['--exempt-namespaces', 'monitoring', 'exemptNamespaces'],
+    ['--image-pull-policy-mode', 'enforce', 'imagePullPolicyMode'],
+    ['--image-mirrors', `docker.io=${MIRROR}`, 'imageMirrors'],
+  ])('refuses --policy with %s, naming both and the field of the file', async (flag, value, field) => {
+    const refusal = run('--cluster', 'prod-eu', flag, value);
+    await expect(refusal).rejects.toBeInstanceOf(UsageError);
+    await expect(refusal).rejects.toThrow(`--policy and ${flag} cannot be used together: the policy file gives ${field}; drop one or the other`);
+  });
+
+  it('refuses an invalid policy file, listing every problem as file:line:column: field: message', async () => {
+    const bad = policyFile('bad.yaml', 'version: 1\ndefaults:\n  imagePullPolicyMode: always\nclusters:\n  prod-eu: { imageMirrors: { docker.io: docker.io/mirror } }\n');
+    const refusal = main(['--url', BASE, '--token', TOKEN, '--policy', bad, '--cluster', 'prod-eu']);
+    await expect(refusal).rejects.toBeInstanceOf(UsageError);
+    await expect(refusal).rejects.toThrow(
+      [
+        `--policy ${bad} is not a valid policy (2 problems):`,
+        `${bad}:3:24: defaults.imagePullPolicyMode: must be one of default, enforce, got "always"`,
+        `${bad}:5:28: clusters.prod-eu.imageMirrors: has target "docker.io/mirror", which overlaps the source "docker.io": an image mirrored there could be rewritten again`,
+      ].join('\n'),
+    );
+    await expect(main(['--url', BASE, '--token', TOKEN, '--policy', join(dir, 'missing.yaml')])).rejects.toThrow(
+      `--policy ${join(dir, 'missing.yaml')} is not a valid policy (1 problem):\n${join(dir, 'missing.yaml')}:1:1: cannot be read: no such file`,
+    );
+  });
+
+  it('refuses --cluster without --secret-id or --policy, which would ignore it', async () => {
+    await expect(main(['--url', BASE, '--token', TOKEN, '--cluster', 'prod-eu'])).rejects.toThrow(/--cluster goes with --secret-id \(a fleet secret\) or --policy/);
+  });
+});
+
 describe('bad input', () => {
   it.each([
     [['--url', 'http://webhooks.example.com', '--token', TOKEN], /must use https/],
@@ -261,16 +398,26 @@ describe('bad input', () => {
   });
 
   it('makes the command exit with 2, the message on stderr and nothing on stdout', async () => {
-    const [scheme, token] = await Promise.all([
+    const dir = mkdtempSync(join(tmpdir(), 'webhook-config-bad-'));
+    const bad = join(dir, 'policy.yaml');
+    writeFileSync(bad, 'version: 1\ndefaults:\n  validationAction: block\n  requireDigest: maybe\n');
+    const [scheme, token, policy] = await Promise.all([
       runScript(['--url', 'http://webhooks.example.com', '--token', TOKEN]),
       runScript(['--url', BASE, '--token', 'a b']),
-    ]);
-    for (const run of [scheme, token]) {
+      runScript(['--url', BASE, '--token', TOKEN, '--policy', bad]),
+    ]).finally(() => rmSync(dir, { recursive: true, force: true }));
+    for (const run of [scheme, token, policy]) {
       expect(run.code).toBe(2);
       expect(run.stdout).toBe('');
     }
     expect(scheme.stderr).toMatch(/^webhook-config: --url must use https/);
     expect(token.stderr).toMatch(/^webhook-config: the token must be/);
+    expect(policy.stderr.split('\n')).toEqual([
+      `webhook-config: --policy ${bad} is not a valid policy (2 problems):`,
+      `${bad}:3:21: defaults.validationAction: must be one of deny, warn, audit, got "block"`,
+      `${bad}:4:18: defaults.requireDigest: must be true or false, got "maybe"`,
+      '',
+    ]);
   }, 40_000);
 
   it('accepts a short token, with a warning on stderr', async () => {
@@ -282,12 +429,16 @@ describe('bad input', () => {
 });
 
 describe('--help', () => {
-  it('prints the usage and every flag, --region included', async () => {
+  it('prints the usage and every flag, --region and --policy included', async () => {
     const help = await main(['--help']);
     expect(help).toMatch(/^usage: npm run webhook-config -- --url/);
-    for (const flag of ['--url', '--token', '--secret-id', '--region', '--cluster', '--exempt-namespaces', '--image-pull-policy-mode', '--name', '--timeout-seconds', '--ca-bundle', '--help']) {
+    for (const flag of ['--url', '--token', '--secret-id', '--region', '--cluster', '--policy', '--exempt-namespaces', '--image-pull-policy-mode', '--image-mirrors', '--name', '--timeout-seconds', '--ca-bundle', '--help']) {
       expect(help).toContain(`  ${flag}`);
     }
+    // What --policy without --cluster gives, and a cluster the file does not name.
+    const flat = help.replace(/\s+/g, ' ');
+    expect(flat).toContain("without --cluster, the file's defaults (what a caller that matches no cluster gets)");
+    expect(flat).toContain('a cluster the file does not name gets the defaults too, with a warning');
     expect(await main(['-h'])).toBe(help);
   });
 });
@@ -343,5 +494,22 @@ describe('--secret-id', () => {
     expect(missing.stderr).toMatch(/--cluster \(blue, green\)/);
     expect(green.code, green.stderr).toBe(0);
     expect(schemaCheck(parseStream(green.stdout)).mutate.clientConfig.url).toBe(`${BASE}/mutate/${TOKEN.slice(0, 60)}beef`);
+  }, 40_000);
+
+  it("with --policy, --cluster picks both the cluster's token and its policy", async () => {
+    secrets.setCurrent(JSON.stringify({ tokens: { blue: TOKEN, green: `${TOKEN.slice(0, 60)}beef` } }));
+    const dir = mkdtempSync(join(tmpdir(), 'webhook-config-fleet-'));
+    const policy = join(dir, 'policy.yaml');
+    writeFileSync(policy, 'version: 1\nclusters:\n  green: { imagePullPolicyMode: enforce, exemptNamespaces: [ops] }\n');
+    const green = await runScript(['--url', BASE, '--secret-id', 'admission-webhooks/prod/token', '--cluster', 'green', '--policy', policy], env()).finally(() =>
+      rmSync(dir, { recursive: true, force: true }),
+    );
+    expect(green.code, green.stderr).toBe(0);
+    expect(green.stderr).not.toContain('webhook-config:');
+    const { mutate } = schemaCheck(parseStream(green.stdout));
+    expect(mutate.clientConfig.url).toBe(`${BASE}/mutate/${TOKEN.slice(0, 60)}beef`);
+    expect(mutate.failurePolicy).toBe('Fail');
+    expect(mutate.namespaceSelector.matchExpressions[0].values).toEqual(['kube-system', 'ops']);
+    expect(green.stdout).toMatch(/^# Policy .*policy\.yaml, version [0-9a-f]{12}, cluster green:/m);
   }, 40_000);
 });

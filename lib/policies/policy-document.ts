@@ -68,12 +68,12 @@ export const POLICY_VERSION = 1;
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** Exceptions ending within this time are reported, so nobody is surprised when one ends. */
 const EXPIRY_NOTICE_MS = 14 * DAY_MS;
-const TOP_LEVEL_KEYS = ['version', 'defaults', 'namespaces', 'clusters', 'exceptions'];
-const EXCEPTION_KEYS = ['name', 'reason', 'expires', 'clusters', 'namespaces', 'images'];
+export const TOP_LEVEL_KEYS = ['version', 'defaults', 'namespaces', 'clusters', 'exceptions'];
+export const EXCEPTION_KEYS = ['name', 'reason', 'expires', 'clusters', 'namespaces', 'images'];
 /** EKS cluster names (letters, digits, - and _, at most 100), and dots. */
 export const CLUSTER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
-const NAMESPACE_PATTERN = /^(?:[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?|(?:[a-z0-9][-a-z0-9]{0,61})?\*)$/;
-const EXCEPTION_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+export const NAMESPACE_PATTERN = /^(?:[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?|(?:[a-z0-9][-a-z0-9]{0,61})?\*)$/;
+export const EXCEPTION_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 export function namespacePattern(key: string): NamespacePattern {
   return key.endsWith('*') ? { name: key.slice(0, -1), prefix: true } : { name: key, prefix: false };
