@@ -9,6 +9,8 @@
 //      `POST /validate/<one segment>`, with 403.
 // No rule looks at the body: WAF sees only its first 8-64 KB, and a large Pod review must never be
 // refused for its size (Lambda's own 6 MB limit applies, with a clear 413).
+// No rule samples requests: a sampled request keeps its URI path, `/validate/<token>`, for three
+// hours for anyone who may read WAF data. The CloudWatch metrics stay.
 'use strict';
 
 const { parseSourceIps } = require('./resource-policy.cjs');
@@ -19,7 +21,7 @@ const ROUTE_PATTERN = '^/(mutate|validate)/[^/]+$';
 const RATE_WINDOW_SECONDS = 60;
 
 const status = (code, message) => JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code, message });
-const visibility = (metricName) => ({ SampledRequestsEnabled: true, CloudWatchMetricsEnabled: true, MetricName: metricName });
+const visibility = (metricName) => ({ SampledRequestsEnabled: false, CloudWatchMetricsEnabled: true, MetricName: metricName });
 const block = (code, body) => ({ Block: { CustomResponse: { ResponseCode: code, CustomResponseBodyKey: body } } });
 const asIs = [{ Priority: 0, Type: 'NONE' }];
 

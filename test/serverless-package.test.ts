@@ -86,6 +86,18 @@ function allStatements(node: unknown, found: (Statement & { Condition?: unknown 
   return found;
 }
 
+/** Every WAF VisibilityConfig anywhere under `node`. */
+function visibilityConfigs(node: unknown, found: Record<string, unknown>[] = []) {
+  if (Array.isArray(node)) node.forEach((item) => visibilityConfigs(item, found));
+  else if (node && typeof node === 'object') {
+    for (const [key, value] of Object.entries(node)) {
+      if (key === 'VisibilityConfig') found.push(value as Record<string, unknown>);
+      visibilityConfigs(value, found);
+    }
+  }
+  return found;
+}
+
 describe('serverless package (default params, no credentials)', () => {
   it('writes one zip per function and prints their sizes', () => {
     const sizes = (['mutate', 'validate'] as const).map((name) => ({ name, bytes: statSync(service.zip(name)).size }));
@@ -231,14 +243,14 @@ describe('serverless package (default params, no credentials)', () => {
     expect(more).toEqual([]);
     const properties = acl?.Properties as Record<string, any>;
     expect(properties).toMatchObject({ Name: 'admission-webhooks-dev', Scope: 'REGIONAL', DefaultAction: { Allow: {} } });
-    expect(properties.VisibilityConfig).toEqual({ SampledRequestsEnabled: true, CloudWatchMetricsEnabled: true, MetricName: 'admission-webhooks-dev' });
+    expect(properties.VisibilityConfig).toEqual({ SampledRequestsEnabled: false, CloudWatchMetricsEnabled: true, MetricName: 'admission-webhooks-dev' });
     const rules = properties.Rules as Record<string, any>[];
     expect(rules.map((rule) => [rule.Priority, rule.Name])).toEqual([
       [0, 'AWSManagedRulesAmazonIpReputationList'],
       [1, 'RateLimitPerSourceIp'],
       [2, 'OnlyWebhookRoutes'],
     ]);
-    for (const rule of rules) expect(rule.VisibilityConfig).toEqual({ SampledRequestsEnabled: true, CloudWatchMetricsEnabled: true, MetricName: rule.Name });
+    for (const rule of rules) expect(rule.VisibilityConfig).toEqual({ SampledRequestsEnabled: false, CloudWatchMetricsEnabled: true, MetricName: rule.Name });
     expect(rules[0]?.Statement).toEqual({ ManagedRuleGroupStatement: { VendorName: 'AWS', Name: 'AWSManagedRulesAmazonIpReputationList' } });
     expect(rules[1]?.Statement).toEqual({ RateBasedStatement: { Limit: 6000, EvaluationWindowSec: 60, AggregateKeyType: 'IP' } });
     expect(rules[1]?.Action.Block.CustomResponse.ResponseCode).toBe(429);
@@ -261,6 +273,13 @@ describe('serverless package (default params, no credentials)', () => {
       ResourceArn: { 'Fn::Sub': 'arn:${AWS::Partition}:apigateway:${AWS::Region}::/restapis/${ApiGatewayRestApi}/stages/${ApiGatewayStage}' },
       WebACLArn: { 'Fn::GetAtt': [aclId, 'Arn'] },
     });
+  });
+
+  it('samples no request in any visibility configuration of the web ACL (the URI path carries the token), and keeps every metric', () => {
+    const configs = visibilityConfigs(template);
+    // The web ACL's own and one per rule.
+    expect(configs).toHaveLength(4);
+    for (const config of configs) expect(config).toMatchObject({ SampledRequestsEnabled: false, CloudWatchMetricsEnabled: true });
   });
 
   it('alarms on 5XX, latency p99 above 4,000 ms (80% of timeoutSeconds 5), Lambda errors and throttles, 503s, secret read failures, 403 bursts and WAF blocks', () => {
@@ -497,6 +516,9 @@ describe('the local plugin and resolver', () => {
         { IPSetReferenceStatement: { Arn: { 'Fn::GetAtt': ['WebhookAllowedIpv4', 'Arn'] } } },
         { IPSetReferenceStatement: { Arn: { 'Fn::GetAtt': ['WebhookAllowedIpv6', 'Arn'] } } },
       ]);
+      const configs = visibilityConfigs(built.Resources.WebhookWebAcl);
+      expect(configs).toHaveLength(5);
+      for (const config of configs) expect(config.SampledRequestsEnabled).toBe(false);
       const onlyV4 = build({ allowedSourceIps: '198.51.100.7' }).Resources.WebhookWebAcl?.Properties?.Rules[0];
       expect(onlyV4.Statement.NotStatement.Statement).toEqual({ IPSetReferenceStatement: { Arn: { 'Fn::GetAtt': ['WebhookAllowedIpv4', 'Arn'] } } });
     });
