@@ -523,6 +523,24 @@ describe('the local plugin and resolver', () => {
       expect(onlyV4.Statement.NotStatement.Statement).toEqual({ IPSetReferenceStatement: { Arn: { 'Fn::GetAtt': ['WebhookAllowedIpv4', 'Arn'] } } });
     });
 
+    it('with allowedSourceIps, the per-address rate rule counts only other addresses: clusters behind one listed NAT address meet only the stage throttle', () => {
+      const rules = (sourceIps: string) => build({ allowedSourceIps: sourceIps }).Resources.WebhookWebAcl?.Properties?.Rules as Record<string, any>[];
+      const rateOf = (list: Record<string, any>[]) => list.find((rule) => rule.Name === 'RateLimitPerSourceIp')!.Statement.RateBasedStatement;
+      const listed = rules('198.51.100.7, 2001:db8::/32');
+      expect(rateOf(listed)).toEqual({
+        Limit: 6000,
+        EvaluationWindowSec: 60,
+        AggregateKeyType: 'IP',
+        // Exactly the addresses the allow-list rule lets through are left out of the count.
+        ScopeDownStatement: { NotStatement: { Statement: listed[0]!.Statement.NotStatement.Statement } },
+      });
+      expect(rateOf(rules('198.51.100.7')).ScopeDownStatement).toEqual({
+        NotStatement: { Statement: { IPSetReferenceStatement: { Arn: { 'Fn::GetAtt': ['WebhookAllowedIpv4', 'Arn'] } } } },
+      });
+      // Without an allow-list no address is trusted, and every one is counted.
+      expect(rateOf(rules(''))).not.toHaveProperty('ScopeDownStatement');
+    });
+
     it.each([
       [{ wafEnabled: 'yes' }, /wafEnabled must be true or false/],
       [{ alarmsEnabled: '' }, /alarmsEnabled must be true or false/],
