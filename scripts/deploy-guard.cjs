@@ -4,7 +4,7 @@
 // its token secret. Run by the stage plugin (scripts/serverless-webhook-stage.cjs).
 'use strict';
 
-const { parseSecretId, resourceCovers, actionAllowsRead } = require('./token-secret.cjs');
+const { secretIdProblem, resourceCovers, actionAllowsRead } = require('./token-secret.cjs');
 
 const SECRET_VARIABLE = 'WEBHOOK_TOKEN_SECRET_ID';
 
@@ -41,13 +41,12 @@ function templateProblems(template) {
       problems.push(`${logicalId} has ${SECRET_VARIABLE} empty: caller authentication would be off`);
       continue;
     }
-    let secretId;
-    try {
-      secretId = parseSecretId(text);
-    } catch {
-      problems.push(`${logicalId} has ${SECRET_VARIABLE} "${text}", which is not a secret name or ARN`);
+    const problem = secretIdProblem(text);
+    if (problem) {
+      problems.push(`${logicalId} has ${SECRET_VARIABLE} "${text}", ${problem}`);
       continue;
     }
+    const secretId = text;
     const statements = roleStatements(resources, fn.Properties?.Role);
     if (!statements) problems.push(`${logicalId} runs as a role that is not in the template, so its access to "${secretId}" cannot be checked`);
     else if (!canRead(statements, secretId)) {

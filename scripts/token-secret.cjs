@@ -7,23 +7,45 @@
 //   (Secrets Manager appends a random 6-character suffix to every secret's ARN).
 // - A full ARN (`arn:aws:secretsmanager:eu-west-1:111122223333:secret:shared/token-AbCdEf`, as
 //   `aws secretsmanager describe-secret` prints it) is used as it is: for a secret in another
-//   account or region, or one that must be named exactly.
+//   account or region, or one that must be named exactly. An ARN without the 6-character suffix is
+//   refused: as an IAM resource it can never match the secret. (A name that itself ends in a
+//   hyphen and six letters or digits, `.../my-secret`, cannot be told from a suffix; such a
+//   secret's ARN must be given in full anyway.)
 // - Empty: caller authentication off, and no statement at all (local use; `serverless deploy`
 //   refuses such a template, scripts/deploy-guard.cjs).
 'use strict';
 
 const NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
 const ARN = /^arn:aws(-[a-z]+)*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}$/;
+/** The suffix Secrets Manager appends to every secret's ARN. */
+const ARN_SUFFIX = /-[A-Za-z0-9]{6}$/;
 const ACTION = 'secretsmanager:GetSecretValue';
 
-/** The param's value, trimmed and checked: '' (authentication off), a secret name or a secret ARN. */
+/** What is wrong with a (trimmed, non-empty) secret id, as the end of a sentence naming it; undefined if nothing. */
+function secretIdProblem(text) {
+  if (NAME.test(text)) return undefined;
+  if (!ARN.test(text)) {
+    return (
+      'which is neither a Secrets Manager secret name (letters, digits and /_+=.@-) ' +
+      'nor a secret ARN (arn:<partition>:secretsmanager:<region>:<account>:secret:<name>-<6 characters>)'
+    );
+  }
+  if (!ARN_SUFFIX.test(text)) {
+    return (
+      'a secret ARN without the 6-character suffix Secrets Manager appends to every secret\'s ARN (-AbCdEf in ' +
+      '...:secret:shared/token-AbCdEf), so no IAM resource made from it can match the secret: give the full ARN, ' +
+      'as `aws secretsmanager describe-secret` prints it, or the secret\'s name'
+    );
+  }
+  return undefined;
+}
+
+/** The param's value, trimmed and checked: '' (authentication off), a secret name or a full secret ARN. */
 function parseSecretId(value) {
   const text = value == null ? '' : String(value).trim();
-  if (text === '' || NAME.test(text) || ARN.test(text)) return text;
-  throw new Error(
-    `webhookTokenSecretId is "${text}", which is neither a Secrets Manager secret name (letters, digits and /_+=.@-) ` +
-      'nor a secret ARN (arn:<partition>:secretsmanager:<region>:<account>:secret:<name>)',
-  );
+  const problem = text === '' ? undefined : secretIdProblem(text);
+  if (problem) throw new Error(`webhookTokenSecretId is "${text}", ${problem}`);
+  return text;
 }
 
 /** The IAM resource text for a (non-empty) secret id; a name's pseudo parameters are for Fn::Sub. */
@@ -73,6 +95,7 @@ async function resolvedSecretId(resolveVariable) {
 
 module.exports = {
   parseSecretId,
+  secretIdProblem,
   iamResource,
   iamStatements,
   resourceCovers,

@@ -6,7 +6,7 @@
  * started talking to AWS), and a template that is fine must get past the
  * guard to that credentials error.
  */
-import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,6 +25,9 @@ const tokenSecret = require('../scripts/token-secret.cjs') as {
 };
 
 const CN_ARN = 'arn:aws-cn:secretsmanager:cn-north-1:111122223333:secret:admission-webhooks/prod/token-AbCdEf';
+/** An ARN as a user might shorten it: without the suffix, it can never match the secret in IAM. */
+const SUFFIXLESS_ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:admission-webhooks/prod/token';
+const NO_SUFFIX = /a secret ARN without the 6-character suffix Secrets Manager appends to every secret's ARN/;
 const CREDENTIALS_ERROR = /AWS provider credentials not found/;
 const REFUSED = /Refusing to deploy this template/;
 
@@ -36,6 +39,7 @@ describe('serverless deploy, offline (no AWS credentials)', () => {
   let otherSecret: RunResult;
   let fine: RunResult;
   let arn: { deploy: RunResult; template: CloudFormationTemplate };
+  let suffixless: { pkg: RunResult; wroteTemplate: boolean };
 
   const copy = (label: string) => {
     const dir = serviceCopy(label);
@@ -85,11 +89,19 @@ describe('serverless deploy, offline (no AWS credentials)', () => {
       return { deploy, template };
     };
 
-    [emptySecret, otherSecret, fine, arn] = await Promise.all([
+    // 5. Packaging with a secret ARN without its suffix.
+    const suffixlessDir = copy('guard-suffixless');
+    const runSuffixless = async () => {
+      const pkg = await runServerless(['package', '--stage', 'prod', '--package', 'out', `--param=webhookTokenSecretId=${SUFFIXLESS_ARN}`], suffixlessDir);
+      return { pkg, wroteTemplate: existsSync(join(suffixlessDir, 'out', 'cloudformation-template-update-stack.json')) };
+    };
+
+    [emptySecret, otherSecret, fine, arn, suffixless] = await Promise.all([
       runEmpty(),
       runServerless(['deploy', '--stage', 'dev', '--package', 'out'], otherDir),
       runServerless(['deploy', '--stage', 'dev', '--package', 'out'], fineDir),
       runArn(),
+      runSuffixless(),
     ]);
   }, 240_000);
 
@@ -136,6 +148,13 @@ describe('serverless deploy, offline (no AWS credentials)', () => {
     const secretResources = statements.filter((statement) => statement.Action.includes('secretsmanager:GetSecretValue')).flatMap((statement) => [statement.Resource].flat());
     expect(secretResources).toEqual([CN_ARN]);
   });
+
+  it('refuses to package a secret ARN without its 6-character suffix, naming the suffix, before writing a template', () => {
+    expect(suffixless.pkg.code).not.toBe(0);
+    expect(output(suffixless.pkg)).toMatch(NO_SUFFIX);
+    expect(output(suffixless.pkg)).toContain(SUFFIXLESS_ARN);
+    expect(suffixless.wroteTemplate).toBe(false);
+  });
 });
 
 describe('the guard on its own', () => {
@@ -171,7 +190,9 @@ describe('the guard on its own', () => {
     expect(guard.templateProblems(template('team/token', [allow({ 'Fn::Sub': NAME_ARN })], 'arn:aws:iam::111122223333:role/x'))[0]).toMatch(
       /runs as a role that is not in the template/,
     );
-    expect(guard.templateProblems(template('not a name', []))[0]).toMatch(/is not a secret name or ARN/);
+    expect(guard.templateProblems(template('not a name', []))[0]).toMatch(/"not a name", which is neither a Secrets Manager secret name/);
+    // A template packaged before the param refused it: a suffix-less ARN can never match in IAM, even where IAM names it as it is.
+    expect(guard.templateProblems(template(SUFFIXLESS_ARN, [allow(SUFFIXLESS_ARN)]))).toEqual([expect.stringMatching(NO_SUFFIX)]);
     expect(guard.templateProblems({ Resources: {} })).toEqual(['the template has no Lambda function']);
     expect(() => guard.assertDeployable(template(' ', []))).toThrow(/Fn has WEBHOOK_TOKEN_SECRET_ID empty/);
   });
@@ -200,5 +221,11 @@ describe('the token secret param', () => {
     for (const bad of ['my token', 'token"}', 'arn:aws:s3:::bucket', 'arn:aws:secretsmanager:eu-west-1:1234:secret:x', '${AWS::Region}']) {
       expect(() => tokenSecret.parseSecretId(bad), bad).toThrow(/webhookTokenSecretId is/);
     }
+  });
+
+  it('refuses a secret ARN without its 6-character suffix, saying so, and takes one with it', () => {
+    expect(() => tokenSecret.parseSecretId(SUFFIXLESS_ARN)).toThrow(NO_SUFFIX);
+    expect(() => tokenSecret.parseSecretId(`${SUFFIXLESS_ARN}-AbC`)).toThrow(NO_SUFFIX);
+    expect(tokenSecret.parseSecretId(`${SUFFIXLESS_ARN}-AbCdEf`)).toBe(`${SUFFIXLESS_ARN}-AbCdEf`);
   });
 });
