@@ -20,11 +20,14 @@ const guard = require('../scripts/deploy-guard.cjs') as {
 };
 const tokenSecret = require('../scripts/token-secret.cjs') as {
   parseSecretId: (value: unknown) => string;
+  parseKmsKeyArn: (value: unknown, secretId: string) => string;
   iamResource: (secretId: string) => unknown;
-  iamStatements: (secretId: string) => unknown[];
+  iamStatements: (secretId: string, kmsKeyArn?: string) => unknown[];
 };
 
 const CN_ARN = 'arn:aws-cn:secretsmanager:cn-north-1:111122223333:secret:admission-webhooks/prod/token-AbCdEf';
+/** The customer managed key CN_ARN's secret is encrypted with, so that another account may read it. */
+const CN_KEY = 'arn:aws-cn:kms:cn-north-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
 /** An ARN as a user might shorten it: without the suffix, it can never match the secret in IAM. */
 const SUFFIXLESS_ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:admission-webhooks/prod/token';
 const NO_SUFFIX = /a secret ARN without the 6-character suffix Secrets Manager appends to every secret's ARN/;
@@ -81,10 +84,15 @@ describe('serverless deploy, offline (no AWS credentials)', () => {
     const fineDir = copy('guard-fine');
     cpSync(shared.outDir, join(fineDir, 'out'), { recursive: true });
 
-    // 4. A plain deploy (it packages first) naming the secret by its full ARN in another partition.
+    // 4. A plain deploy (it packages first) naming the secret by its full ARN in another partition,
+    //    and in another account than the (placeholder) certificate's, so with its KMS key.
     const arnDir = copy('guard-arn');
     const runArn = async () => {
-      const deploy = await runServerless(['deploy', '--stage', 'prod', '--region', 'cn-north-1', `--param=webhookTokenSecretId=${CN_ARN}`], arnDir, 120_000);
+      const deploy = await runServerless(
+        ['deploy', '--stage', 'prod', '--region', 'cn-north-1', `--param=webhookTokenSecretId=${CN_ARN}`, `--param=secretKmsKeyArn=${CN_KEY}`],
+        arnDir,
+        120_000,
+      );
       const template = JSON.parse(readFileSync(join(arnDir, '.serverless', 'cloudformation-template-update-stack.json'), 'utf8'));
       return { deploy, template };
     };
@@ -147,6 +155,17 @@ describe('serverless deploy, offline (no AWS credentials)', () => {
     const statements: { Action: string[]; Resource: unknown }[] = resources.IamRoleLambdaExecution?.Properties?.Policies[0].PolicyDocument.Statement;
     const secretResources = statements.filter((statement) => statement.Action.includes('secretsmanager:GetSecretValue')).flatMap((statement) => [statement.Resource].flat());
     expect(secretResources).toEqual([CN_ARN]);
+    // The secret's key, usable only through Secrets Manager in the secret's region.
+    const keyStatements = statements.filter((statement) => statement.Action.some((action) => action.startsWith('kms:')));
+    // (The framework writes a one-string Resource list as the string.)
+    expect(keyStatements.map((statement) => ({ ...statement, Resource: [statement.Resource].flat() }))).toEqual([
+      {
+        Effect: 'Allow',
+        Action: ['kms:Decrypt'],
+        Resource: [CN_KEY],
+        Condition: { StringEquals: { 'kms:ViaService': { 'Fn::Sub': 'secretsmanager.cn-north-1.${AWS::URLSuffix}' } } },
+      },
+    ]);
   });
 
   it('refuses to package a secret ARN without its 6-character suffix, naming the suffix, before writing a template', () => {
@@ -197,6 +216,40 @@ describe('the guard on its own', () => {
     expect(() => guard.assertDeployable(template(' ', []))).toThrow(/Fn has WEBHOOK_TOKEN_SECRET_ID empty/);
   });
 
+  describe('a secret of another account than the stack\'s (its certificate\'s)', () => {
+    const withCertificate = (built: any, account: string) => {
+      built.Resources.Domain = {
+        Type: 'AWS::ApiGateway::DomainName',
+        Properties: { RegionalCertificateArn: `arn:aws-cn:acm:cn-north-1:${account}:certificate/00000000-0000-0000-0000-000000000000` },
+      };
+      return built;
+    };
+    const decrypt = (resource: unknown) => allow(resource, ['kms:Decrypt']);
+
+    it('is refused without kms:Decrypt on a key in the secret\'s region, naming the param that adds it', () => {
+      const problems = guard.templateProblems(withCertificate(template(CN_ARN, [allow(CN_ARN)]), '444455556666'));
+      expect(problems).toEqual([
+        'Fn reads the secret "arn:aws-cn:secretsmanager:cn-north-1:111122223333:secret:admission-webhooks/prod/token-AbCdEf" of account 111122223333 ' +
+          "from account 444455556666 (its certificate's), but no IAM statement of its role allows kms:Decrypt on a key in cn-north-1: " +
+          'a secret shared with another account is encrypted with a customer managed KMS key; ' +
+          'name it with --param=secretKmsKeyArn=arn:aws-cn:kms:cn-north-1:<account>:key/<key id>',
+      ]);
+      // A key in another region, an alias, or another action does not do.
+      for (const statement of [decrypt(CN_KEY.replace('cn-north-1', 'cn-northwest-1')), decrypt('arn:aws-cn:kms:cn-north-1:111122223333:alias/token'), allow(CN_KEY, ['kms:Encrypt'])]) {
+        expect(guard.templateProblems(withCertificate(template(CN_ARN, [allow(CN_ARN), statement]), '444455556666')), JSON.stringify(statement)).toHaveLength(1);
+      }
+    });
+
+    it('goes with kms:Decrypt on the key (the param\'s statement, or a wildcard covering it); a secret of the stack\'s own account needs none', () => {
+      const [, keyStatement] = tokenSecret.iamStatements(CN_ARN, CN_KEY);
+      expect(guard.templateProblems(withCertificate(template(CN_ARN, [allow(CN_ARN), keyStatement]), '444455556666'))).toEqual([]);
+      expect(guard.templateProblems(withCertificate(template(CN_ARN, [allow(CN_ARN), decrypt('arn:aws-cn:kms:cn-north-1:111122223333:key/*')]), '444455556666'))).toEqual([]);
+      expect(guard.templateProblems(withCertificate(template(CN_ARN, [allow(CN_ARN)]), '111122223333'))).toEqual([]);
+      // Without a custom domain the template does not show its account: nothing to compare.
+      expect(guard.templateProblems(template(CN_ARN, [allow(CN_ARN)]))).toEqual([]);
+    });
+  });
+
   it('refuses `deploy function` of a function with authentication off', () => {
     expect(() => guard.assertFunctionAuthenticated('validate', { WEBHOOK_TOKEN_SECRET_ID: '' })).toThrow(/Refusing to deploy function validate/);
     expect(() => guard.assertFunctionAuthenticated('validate', {})).toThrow(/WEBHOOK_TOKEN_SECRET_ID empty/);
@@ -221,6 +274,21 @@ describe('the token secret param', () => {
     for (const bad of ['my token', 'token"}', 'arn:aws:s3:::bucket', 'arn:aws:secretsmanager:eu-west-1:1234:secret:x', '${AWS::Region}']) {
       expect(() => tokenSecret.parseSecretId(bad), bad).toThrow(/webhookTokenSecretId is/);
     }
+  });
+
+  it('adds kms:Decrypt on the secret\'s key through Secrets Manager when secretKmsKeyArn names one, and refuses a key that cannot be it', () => {
+    expect(tokenSecret.iamStatements(CN_ARN, '')).toHaveLength(1);
+    expect(tokenSecret.iamStatements('team/token', 'arn:aws:kms:eu-west-1:111122223333:key/mrk-1234abcd')[1]).toEqual({
+      Effect: 'Allow',
+      Action: ['kms:Decrypt'],
+      Resource: ['arn:aws:kms:eu-west-1:111122223333:key/mrk-1234abcd'],
+      Condition: { StringEquals: { 'kms:ViaService': { 'Fn::Sub': 'secretsmanager.${AWS::Region}.${AWS::URLSuffix}' } } },
+    });
+    expect(tokenSecret.parseKmsKeyArn(` ${CN_KEY} `, CN_ARN)).toBe(CN_KEY);
+    expect(tokenSecret.parseKmsKeyArn('', CN_ARN)).toBe('');
+    expect(() => tokenSecret.parseKmsKeyArn('arn:aws-cn:kms:cn-north-1:111122223333:alias/token', CN_ARN)).toThrow(/secretKmsKeyArn is .*which is not a KMS key ARN .*IAM does not match an alias/);
+    expect(() => tokenSecret.parseKmsKeyArn(CN_KEY.replace('cn-north-1', 'cn-northwest-1'), CN_ARN)).toThrow(/a key in cn-northwest-1, but the secret is in cn-north-1/);
+    expect(() => tokenSecret.parseKmsKeyArn(CN_KEY, '')).toThrow(/webhookTokenSecretId is empty/);
   });
 
   it('refuses a secret ARN without its 6-character suffix, saying so, and takes one with it', () => {
