@@ -81,8 +81,9 @@ export class SecretsManagerEndpoint {
     private readonly server: Server,
     readonly url: string,
     readonly secretName: string,
+    region: string,
   ) {
-    this.arn = `arn:aws:secretsmanager:us-east-1:123456789012:secret:${secretName}-AbCdEf`;
+    this.arn = `arn:aws:secretsmanager:${region}:123456789012:secret:${secretName}-AbCdEf`;
     server.on('connection', (socket) => {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
@@ -90,14 +91,15 @@ export class SecretsManagerEndpoint {
     server.on('request', (request, response) => this.handle(request, response));
   }
 
-  static async start(secretName = 'webhook/caller-token'): Promise<SecretsManagerEndpoint> {
+  /** `region`: the region in the secret's ARN. */
+  static async start(secretName = 'webhook/caller-token', region = 'us-east-1'): Promise<SecretsManagerEndpoint> {
     const server = createServer();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(0, '127.0.0.1', () => resolve());
     });
     const { address, port } = server.address() as AddressInfo;
-    return new SecretsManagerEndpoint(server, `http://${address}:${port}`, secretName);
+    return new SecretsManagerEndpoint(server, `http://${address}:${port}`, secretName, region);
   }
 
   /** Replaces the AWSCURRENT version (AWSPREVIOUS is left as it is). */
@@ -303,7 +305,7 @@ function send(response: ServerResponse, status: number, body: unknown): void {
 }
 
 /** Starts an endpoint; close it in afterAll / afterEach. */
-export const startSecretsManagerEndpoint = (secretName?: string) => SecretsManagerEndpoint.start(secretName);
+export const startSecretsManagerEndpoint = (secretName?: string, region?: string) => SecretsManagerEndpoint.start(secretName, region);
 
 /**
  * Points the AWS SDK at `endpoint` with dummy credentials and no shared config
