@@ -68,7 +68,6 @@ function toPayload(secret: string | SecretPayload): SecretPayload {
 
 export class SecretsManagerEndpoint {
   readonly requests: RecordedRequest[] = [];
-  readonly arn: string;
   private versions: Partial<Record<Stage, StoredVersion>> = {};
   private fault: { fault: Fault; stages: readonly Stage[]; remaining: number } | undefined;
   private readonly sockets = new Set<Socket>();
@@ -80,10 +79,9 @@ export class SecretsManagerEndpoint {
   private constructor(
     private readonly server: Server,
     readonly url: string,
-    readonly secretName: string,
-    region: string,
+    private name: string,
+    private readonly region: string,
   ) {
-    this.arn = `arn:aws:secretsmanager:${region}:123456789012:secret:${secretName}-AbCdEf`;
     server.on('connection', (socket) => {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
@@ -100,6 +98,30 @@ export class SecretsManagerEndpoint {
     });
     const { address, port } = server.address() as AddressInfo;
     return new SecretsManagerEndpoint(server, `http://${address}:${port}`, secretName, region);
+  }
+
+  /** The secret's name: the endpoint answers for it and for its ARN, and for nothing else. */
+  get secretName(): string {
+    return this.name;
+  }
+
+  get arn(): string {
+    return `arn:aws:secretsmanager:${this.region}:123456789012:secret:${this.name}-AbCdEf`;
+  }
+
+  /**
+   * Holds the secret under another name from now on. A suite whose handlers' reads may outlive
+   * their test (a read that goes on after its request was answered) gives each test its own name,
+   * so a late read of an earlier test is told apart (countFor, ownRequests) and finds nothing.
+   */
+  useSecretName(name: string): this {
+    this.name = name;
+    return this;
+  }
+
+  /** Requests for the secret as it is named now (by name or ARN). */
+  ownRequests(): RecordedRequest[] {
+    return this.requests.filter((request) => request.secretId === this.name || request.secretId === this.arn);
   }
 
   /** Replaces the AWSCURRENT version (AWSPREVIOUS is left as it is). */
@@ -150,9 +172,9 @@ export class SecretsManagerEndpoint {
     return this.setFault(undefined);
   }
 
-  /** Requests received for one stage (any SecretId). */
+  /** Requests received for one stage of the secret as it is named now. */
   countFor(stage: Stage): number {
-    return this.requests.filter((request) => request.versionStage === stage).length;
+    return this.ownRequests().filter((request) => request.versionStage === stage).length;
   }
 
   /** Forgets versions, faults and recorded requests; answers still pending from earlier tests are dropped. */
