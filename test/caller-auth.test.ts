@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   type FetchSecretVersion,
+  FROZEN_SLACK_MS,
   MISMATCH_REFRESH_MS,
   RETRY_AFTER_FAILURE_MS,
   type VersionStage,
@@ -577,6 +578,54 @@ describe('createCallerAuth: a slow AWSPREVIOUS read', () => {
     await expect(auth(TOKEN_A, BUDGET_MS)).resolves.toEqual({});
     // The start of the mismatch refresh the 403 made, at most, and no more.
     expect(secrets.count('AWSCURRENT')).toBeLessThanOrEqual(2);
+  });
+});
+
+describe('createCallerAuth: a read that outlasted its budget while the instance was frozen', () => {
+  /** A read of `stages` held until `thaw(ms)` moves the clock on by `ms` and lets it fail. */
+  function frozenRead(stages: readonly VersionStage[]) {
+    const { auth, secrets, clock, logs } = setup(TOKEN_B, TOKEN_A);
+    const release = secrets.hold(stages);
+    return {
+      auth,
+      secrets,
+      logs,
+      thaw(ms: number) {
+        clock.advance(ms);
+        secrets.fail(new Error('AbortError: This operation was aborted'), stages);
+        release();
+      },
+    };
+  }
+
+  it('is not counted as a failure of AWSCURRENT, and starts no back-off: the next request reads again', async () => {
+    const { auth, secrets, logs, thaw } = frozenRead(['AWSCURRENT', 'AWSPREVIOUS']);
+    const first = statusOf(auth(TOKEN_B, BUDGET_MS));
+    thaw(BUDGET_MS + FROZEN_SLACK_MS + 1);
+    expect(await first).toBe(503);
+    expect(recordsCounting(logs, 'SecretReadFailures')).toEqual([]);
+    expect(logs).toEqual([
+      expect.objectContaining({ level: 'INFO', message: 'token secret AWSCURRENT read outlasted its budget while the instance was frozen; not counted as a failure' }),
+    ]);
+    secrets.recover();
+    await expect(auth(TOKEN_B, BUDGET_MS)).resolves.toEqual({});
+  });
+
+  it('is not counted for AWSPREVIOUS either', async () => {
+    const { auth, logs, thaw } = frozenRead(['AWSPREVIOUS']);
+    await auth(TOKEN_B, BUDGET_MS);
+    thaw(BUDGET_MS + FROZEN_SLACK_MS + 1);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(recordsCounting(logs, 'SecretReadFailures')).toEqual([]);
+    expect(logs).toEqual([expect.objectContaining({ level: 'INFO', message: expect.stringMatching(/^token secret AWSPREVIOUS read outlasted its budget/) })]);
+  });
+
+  it('but a read that fails within its budget and the slack is counted (a running instance)', async () => {
+    const { auth, logs, thaw } = frozenRead(['AWSCURRENT', 'AWSPREVIOUS']);
+    const first = statusOf(auth(TOKEN_B, BUDGET_MS));
+    thaw(BUDGET_MS + FROZEN_SLACK_MS);
+    expect(await first).toBe(503);
+    expect(recordsCounting(logs, 'SecretReadFailures')).toHaveLength(1);
   });
 });
 

@@ -16,6 +16,8 @@
  * - With `startBudgetMs`, the first read starts at once (in Lambda's init
  *   phase, before any request); a request joins it within its own budget, and
  *   a start that failed is retried by the request (no back-off, no unhandled rejection).
+ * - A read that fails long after its budget was frozen with the instance, not
+ *   failed by Secrets Manager (see FROZEN_SLACK_MS): it is not counted.
  * - Comparison is constant-time and the token is never logged.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -36,6 +38,14 @@ export type Authenticate = (token: string | undefined, budgetMs: number) => Prom
 
 export const RETRY_AFTER_FAILURE_MS = 10_000;
 export const MISMATCH_REFRESH_MS = 30_000;
+/**
+ * How much later than its budget a read can end while the process runs (a busy event loop). One
+ * that ends later was stopped meanwhile: Lambda freezes an instance after init (a provisioned one
+ * until its first request) and between requests, and a read's deadline runs on while it is frozen,
+ * so the read fails when the instance thaws. That is no failure of Secrets Manager: it is logged
+ * without the SecretReadFailures metric (whose alarm fires on one), and starts no back-off.
+ */
+export const FROZEN_SLACK_MS = 1000;
 
 export type VersionStage = 'AWSCURRENT' | 'AWSPREVIOUS';
 
@@ -133,6 +143,10 @@ export function createCallerAuth({ webhook, fetchVersion, ttlMs, log, startBudge
 
   const readFailure = (message: string, error: unknown) =>
     log(eventRecord({ level: 'WARN', message, webhook, error: describeError(error) }, 'SecretReadFailures'));
+  /** Whether a read begun at `begun` with `budgetMs` ended too late to have run all along: the instance was frozen. */
+  const wasFrozen = (begun: number, budgetMs: number) => now() - begun > budgetMs + FROZEN_SLACK_MS;
+  const frozenRead = (version: string, error: unknown) =>
+    log({ level: 'INFO', message: `token secret ${version} read outlasted its budget while the instance was frozen; not counted as a failure`, webhook, error: describeError(error) });
 
   /**
    * Reads both versions and resolves with AWSCURRENT's entries as soon as it is in: a slow
@@ -140,6 +154,7 @@ export function createCallerAuth({ webhook, fetchVersion, ttlMs, log, startBudge
    * entries join the same list when they arrive.
    */
   async function fetchEntries(budgetMs: number): Promise<TokenEntry[]> {
+    const begun = now();
     const current = fetchVersion('AWSCURRENT', budgetMs);
     const previous = fetchVersion('AWSPREVIOUS', budgetMs).then(
       (value) => ({ value }),
@@ -151,7 +166,8 @@ export function createCallerAuth({ webhook, fetchVersion, ttlMs, log, startBudge
     const joining = previous.then((outcome) => {
       if ('error' in outcome) {
         // Throttling, KMS or access denied on the previous version: AWSCURRENT is enough to serve.
-        readFailure('token secret AWSPREVIOUS could not be read; serving with AWSCURRENT', outcome.error);
+        if (wasFrozen(begun, budgetMs)) frozenRead('AWSPREVIOUS', outcome.error);
+        else readFailure('token secret AWSPREVIOUS could not be read; serving with AWSCURRENT', outcome.error);
       } else if (outcome.value !== undefined) {
         try {
           entries.push(...tokensFromSecret(outcome.value));
@@ -180,6 +196,7 @@ export function createCallerAuth({ webhook, fetchVersion, ttlMs, log, startBudge
    * (`backOff` false) leaves no back-off, so the first request tries again.
    */
   function refresh(budgetMs: number, backOff = true): Promise<TokenEntry[]> {
+    const begun = now();
     inFlight ??= fetchEntries(budgetMs)
       .then(
         (entries) => {
@@ -187,8 +204,11 @@ export function createCallerAuth({ webhook, fetchVersion, ttlMs, log, startBudge
           return entries;
         },
         (error: unknown) => {
-          if (backOff) lastFailureAt = now();
-          readFailure(cached ? 'token secret refresh failed; serving the cached value' : 'token secret could not be read', error);
+          if (wasFrozen(begun, budgetMs)) frozenRead('AWSCURRENT', error);
+          else {
+            if (backOff) lastFailureAt = now();
+            readFailure(cached ? 'token secret refresh failed; serving the cached value' : 'token secret could not be read', error);
+          }
           return staleOrUnavailable();
         },
       )
