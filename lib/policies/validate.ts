@@ -14,6 +14,7 @@ import { mirrorOf } from './image-mirrors';
 import { formatRegistryRule, parseImageReference } from './image-reference';
 import { type JsonObject, field, isObject } from '../common/json';
 import { CONTAINER_LISTS, containersOf, imageVolumesOf, podSpecOf, podSpecPath } from './pod-spec';
+import { pullPolicyProblem } from './pull-policy-check';
 import { type Decision, allow, deny, requestKind, requestNamespace } from './decision';
 
 /** Messages are cut near this length, with a count of what was left out. */
@@ -130,6 +131,8 @@ export function validateImages(request: AdmissionRequest, config: Config): Decis
   if (!spec) return allow();
   const malformed = malformedLists(spec);
   if (malformed.length > 0) return deny(`Invalid ${kind}: ${malformed.map((problem) => `${path.join('.')}.${problem}`).join('; ')}`);
+  const pullPolicy = pullPolicyProblem(request, config);
+  if (pullPolicy) return deny(pullPolicy);
 
   const oldImages = request.operation === 'UPDATE' ? imagesOf(podSpecOf(request.oldObject, path)) : new Set<unknown>();
   const findings = findingsOf(spec, oldImages, config, !isPod);
