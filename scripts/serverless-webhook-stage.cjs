@@ -18,6 +18,10 @@
 //    compiled template is the one about to be uploaded. The next step, `deploy:deploy`, makes the
 //    first call that reads or changes the stack. `serverless deploy function` is checked before
 //    its first step too (it changes one function's configuration, never IAM).
+// 5. A failed command exits. serverless-esbuild disposes of its esbuild context (a child process
+//    that holds the event loop open) in `after:` hooks, which a failure skips: `serverless invoke
+//    local` with a handler that throws at load (an invalid configuration) printed the error and
+//    then hung (floydspace/serverless-esbuild#532). The `error` hook stops esbuild's service.
 'use strict';
 
 const { assertDeployable, assertFunctionAuthenticated } = require('./deploy-guard.cjs');
@@ -91,6 +95,7 @@ class WebhookStagePlugin {
       'after:package:compileEvents': () => this.compileStage(),
       'before:deploy:deploy': () => this.guard(() => assertDeployable(this.serverless.service.provider.compiledCloudFormationTemplate)),
       'before:deploy:function:initialize': () => this.guard(() => this.assertFunctionDeployable()),
+      error: () => require('esbuild').stop(),
     };
   }
 
