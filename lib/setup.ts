@@ -21,6 +21,8 @@ import { createWebhookHandler } from './transport/webhook';
 /**
  * Budget of the secret read begun at start-up (Lambda's init phase): as long as the longest
  * request budget, so a request that joins it is bounded by its own budget, never by this one.
+ * Lambda freezes a provisioned instance right after init, maybe with this read under way; its
+ * deadline runs on meanwhile, and a read that fails at the thaw is not counted (FROZEN_SLACK_MS).
  */
 export const START_READ_BUDGET_MS = 5000;
 

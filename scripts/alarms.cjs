@@ -7,6 +7,14 @@
 // The custom metrics are those the functions write as EMF records (namespace AdmissionWebhooks,
 // dimension `webhook`): Forbidden (403, missing or wrong token), AuthUnavailable (503, token could
 // not be checked), SecretReadFailures (a failed read of the token secret).
+//
+// Requests the stage throttle refuses (429) never reach Lambda and are no WAF block: a REST API
+// counts them only in its `4XXError`. That metric also counts the functions' own 403s (alarmed on
+// separately, as Forbidden bursts) and WAF's blocks (API Gateway receives every request and asks
+// WAF, and logs the blocked ones too). So the 4XX alarm watches `4XXError` less both, by metric
+// math: what is left is the throttle's 429s and the rare 400/413 of a review the functions could
+// not read, each a review that failed. Should WAF's blocks not be in `4XXError` after all, the
+// difference undercounts by them, and the WAF alarm covers that case.
 'use strict';
 
 const { positiveNumber, optional } = require('./settings.cjs');
@@ -18,21 +26,47 @@ const NAMESPACE = 'AdmissionWebhooks';
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
 const TOPIC_ARN = /^arn:aws(-[a-z]+)*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/;
 
+/**
+ * A throttle refuses reviews by the hundred. Below a few a minute the difference is noise: the
+ * subtracted metrics come from other sources, and a request at a minute's edge can land in
+ * neighbouring minutes of two of them.
+ */
+const REFUSED_THRESHOLD = 5;
+
 /** The latency alarm's threshold: 80% of the clusters' webhook timeout, in milliseconds. */
 const latencyThresholdMs = (timeoutSeconds) => Math.round(timeoutSeconds * 1000 * 0.8);
 
-function alarm({ name, description, namespace, metric, dimensions, statistic, period = 60, evaluationPeriods = 1, datapoints, threshold, comparison = 'GreaterThanOrEqualToThreshold' }, topic) {
+const dimensionList = (dimensions) => Object.entries(dimensions).map(([Name, Value]) => ({ Name, Value }));
+
+/** A metric math alarm's queries: each metric, hidden, and the expression over them. */
+function mathQueries({ expression, label, metrics }, period) {
+  return [
+    ...metrics.map(({ id, namespace, metric, dimensions }) => ({
+      Id: id,
+      MetricStat: { Metric: { Namespace: namespace, MetricName: metric, Dimensions: dimensionList(dimensions) }, Period: period, Stat: 'Sum' },
+      ReturnData: false,
+    })),
+    { Id: 'refused', Expression: expression, Label: label, ReturnData: true },
+  ];
+}
+
+function alarm({ name, description, namespace, metric, dimensions, statistic, math, period = 60, evaluationPeriods = 1, datapoints, threshold, comparison = 'GreaterThanOrEqualToThreshold' }, topic) {
   const percentile = /^p\d/.test(statistic);
+  const source = math
+    ? { Metrics: mathQueries(math, period) }
+    : {
+        Namespace: namespace,
+        MetricName: metric,
+        Dimensions: dimensionList(dimensions),
+        ...(percentile ? { ExtendedStatistic: statistic } : { Statistic: statistic }),
+        Period: period,
+      };
   return {
     Type: 'AWS::CloudWatch::Alarm',
     Properties: {
       AlarmName: name,
       AlarmDescription: description,
-      Namespace: namespace,
-      MetricName: metric,
-      Dimensions: Object.entries(dimensions).map(([Name, Value]) => ({ Name, Value })),
-      ...(percentile ? { ExtendedStatistic: statistic } : { Statistic: statistic }),
-      Period: period,
+      ...source,
       EvaluationPeriods: evaluationPeriods,
       DatapointsToAlarm: datapoints ?? evaluationPeriods,
       Threshold: threshold,
@@ -48,12 +82,42 @@ function alarm({ name, description, namespace, metric, dimensions, statistic, pe
 const capitalized = (text) => text[0].toUpperCase() + text.slice(1);
 
 /**
+ * The 4XX alarm's figure: the stage's `4XXError` less the functions' Forbidden and, with WAF, WAF's
+ * blocks (`region`: how the WAF metric's Region dimension is written). Sums per period; FILL, so a
+ * period where one metric has no data still subtracts the others.
+ */
+function refusedByGateway({ api, functions, webAcl, region }) {
+  const metrics = [
+    { id: 'api4xx', namespace: 'AWS/ApiGateway', metric: '4XXError', dimensions: { ApiName: api.name, Stage: api.stage } },
+    ...functions.map(({ webhook }) => ({ id: `forbidden${capitalized(webhook)}`, namespace: NAMESPACE, metric: 'Forbidden', dimensions: { webhook } })),
+    ...(webAcl ? [{ id: 'wafBlocked', namespace: 'AWS/WAFV2', metric: 'BlockedRequests', dimensions: { WebACL: webAcl, Region: region, Rule: 'ALL' } }] : []),
+  ];
+  const [total, ...subtracted] = metrics.map(({ id }) => `FILL(${id}, 0)`);
+  return {
+    expression: [total, ...subtracted].join(' - '),
+    label: 'API 4XX not from the functions or WAF (stage throttle 429s, unreadable reviews)',
+    metrics,
+  };
+}
+
+/**
  * The alarm definitions. `functions`: [{ webhook: 'mutate', functionName }], `api`: { name, stage },
  * `webAcl`: the web ACL's metric name, or undefined without WAF.
  */
 function alarmDefinitions({ prefix, api, functions, webAcl, timeoutSeconds, forbiddenThreshold, wafBlockedThreshold }) {
   const apiDimensions = { ApiName: api.name, Stage: api.stage };
   const definitions = [
+    {
+      id: 'Api4xxAlarm',
+      name: `${prefix}-api-4xx`,
+      description:
+        `API Gateway refused ${REFUSED_THRESHOLD} or more requests a minute, in 2 of the last 5 minutes, that neither the functions (403) nor WAF refused: ` +
+        `the stage throttle (429, every cluster together over throttleRateLimit) or reviews the functions could not read (400, 413)${webAcl ? '' : ', or other paths (403; WAF is off)'}`,
+      math: refusedByGateway({ api, functions, webAcl, region: { Ref: 'AWS::Region' } }),
+      evaluationPeriods: 5,
+      datapoints: 2,
+      threshold: REFUSED_THRESHOLD,
+    },
     {
       id: 'Api5xxAlarm',
       name: `${prefix}-api-5xx`,
@@ -156,4 +220,4 @@ function addAlarms(template, { prefix, api, functions, webAcl, settings }) {
   return definitions;
 }
 
-module.exports = { addAlarms, latencyThresholdMs };
+module.exports = { addAlarms, latencyThresholdMs, refusedByGateway, REFUSED_THRESHOLD };

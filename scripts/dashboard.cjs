@@ -3,6 +3,8 @@
 // expressions, so a cluster added to the fleet secret shows up without a change here.
 'use strict';
 
+const { refusedByGateway, REFUSED_THRESHOLD: refusedThreshold } = require('./alarms.cjs');
+
 const NAMESPACE = 'AdmissionWebhooks';
 const WIDTH = 12;
 const HEIGHT = 6;
@@ -27,12 +29,14 @@ function metricWidget(title, metrics, { stat = 'Sum', period = 60, annotations }
 
 /** One graph line per cluster: every `[webhook, cluster]` series of the metric. */
 function perCluster(metric) {
-  return [{ expression: `SEARCH('{${NAMESPACE},cluster,webhook} MetricName="${metric}"', 'Sum', 300)`, id: `${metric.toLowerCase()}PerCluster`, label: '' }];
+  // Each entry of a widget's `metrics` is an array; an expression's holds one object.
+  return [[{ expression: `SEARCH('{${NAMESPACE},cluster,webhook} MetricName="${metric}"', 'Sum', 300)`, id: `${metric.toLowerCase()}PerCluster`, label: '' }]];
 }
 
 /** The dashboard body, as a JSON string for Fn::Sub (`${AWS::Region}` is its only variable). */
 function dashboardBody({ api, functions, webAcl, latencyThresholdMs }) {
   const apiDimensions = ['ApiName', api.name, 'Stage', api.stage];
+  const refused = refusedByGateway({ api, functions, webAcl: webAcl?.metricName, region: '${AWS::Region}' });
   const webhooks = functions.map(({ webhook }) => webhook);
   const custom = (names) => webhooks.flatMap((webhook) => names.map((name) => [NAMESPACE, name, 'webhook', webhook]));
   const lambda = (names, options = {}) =>
@@ -45,6 +49,14 @@ function dashboardBody({ api, functions, webAcl, latencyThresholdMs }) {
       ['AWS/ApiGateway', '4XXError', ...apiDimensions],
       ['AWS/ApiGateway', '5XXError', ...apiDimensions],
     ]),
+    metricWidget(
+      'API 4XX not from the functions or WAF: the stage throttle (the 4XX alarm)',
+      [
+        ...refused.metrics.map(({ id, namespace, metric, dimensions }) => [namespace, metric, ...Object.entries(dimensions).flat(), { id, visible: false }]),
+        [{ expression: refused.expression, label: refused.label, id: 'refused' }],
+      ],
+      { annotations: [{ label: 'alarm', value: refusedThreshold }] },
+    ),
     metricWidget(
       'API latency (ms)',
       [

@@ -1,10 +1,19 @@
 // The deploy guard: reads the CloudFormation template that `serverless deploy` is about to upload
 // (freshly packaged, or restored from `--package DIR`) and refuses it, before any call that reads
 // or changes the stack, if a function would run with caller authentication off or could not read
-// its token secret. Run by the stage plugin (scripts/serverless-webhook-stage.cjs).
+// its token secret (its IAM, and for a secret in another account the KMS key it needs). Run by the
+// stage plugin (scripts/serverless-webhook-stage.cjs).
 'use strict';
 
-const { parseSecretId, resourceCovers, actionAllowsRead } = require('./token-secret.cjs');
+const {
+  secretIdProblem,
+  secretArnParts,
+  resourceCovers,
+  resourceCoversKeyIn,
+  actionAllows,
+  READ_ACTION,
+  DECRYPT_ACTION,
+} = require('./token-secret.cjs');
 
 const SECRET_VARIABLE = 'WEBHOOK_TOKEN_SECRET_ID';
 
@@ -21,10 +30,36 @@ function roleStatements(resources, roleRef) {
   return [...inline, ...attached].flat().filter((statement) => statement?.Effect === 'Allow');
 }
 
-function canRead(statements, secretId) {
+/** Whether one of the statements allows `action` on a resource that `covers` accepts. */
+function allows(statements, action, covers) {
   return statements.some(
-    (statement) =>
-      [statement.Action].flat().some(actionAllowsRead) && [statement.Resource].flat().some((resource) => resourceCovers(resource, secretId)),
+    (statement) => [statement.Action].flat().some((each) => actionAllows(each, action)) && [statement.Resource].flat().some(covers),
+  );
+}
+
+/**
+ * The account the stack deploys to, as far as the template shows it offline: that of its custom
+ * domain's ACM certificate, which API Gateway takes only from its own account. Undefined without one.
+ */
+function stackAccount(resources) {
+  const domain = Object.values(resources).find((resource) => resource.Type === 'AWS::ApiGateway::DomainName');
+  const certificate = domain?.Properties?.RegionalCertificateArn;
+  return typeof certificate === 'string' ? /^arn:[^:]+:acm:[^:]*:(\d{12}):/.exec(certificate)?.[1] : undefined;
+}
+
+/** Why a function whose role is `statements` could not read `secretId`, or undefined. */
+function accessProblem(logicalId, statements, secretId, account) {
+  if (!allows(statements, READ_ACTION, (resource) => resourceCovers(resource, secretId))) {
+    return `${logicalId} reads the secret "${secretId}", but no IAM statement of its role allows secretsmanager:GetSecretValue on it`;
+  }
+  // A secret shared with another account is encrypted with a customer managed key, which the reader must be allowed to use.
+  const secret = secretArnParts(secretId);
+  if (!secret || account === undefined || secret.account === account) return undefined;
+  if (allows(statements, DECRYPT_ACTION, (resource) => resourceCoversKeyIn(resource, secret.partition, secret.region))) return undefined;
+  return (
+    `${logicalId} reads the secret "${secretId}" of account ${secret.account} from account ${account} (its certificate's), ` +
+    `but no IAM statement of its role allows kms:Decrypt on a key in ${secret.region}: a secret shared with another account is encrypted ` +
+    `with a customer managed KMS key; name it with --param=secretKmsKeyArn=arn:${secret.partition}:kms:${secret.region}:<account>:key/<key id>`
   );
 }
 
@@ -41,17 +76,17 @@ function templateProblems(template) {
       problems.push(`${logicalId} has ${SECRET_VARIABLE} empty: caller authentication would be off`);
       continue;
     }
-    let secretId;
-    try {
-      secretId = parseSecretId(text);
-    } catch {
-      problems.push(`${logicalId} has ${SECRET_VARIABLE} "${text}", which is not a secret name or ARN`);
+    const problem = secretIdProblem(text);
+    if (problem) {
+      problems.push(`${logicalId} has ${SECRET_VARIABLE} "${text}", ${problem}`);
       continue;
     }
+    const secretId = text;
     const statements = roleStatements(resources, fn.Properties?.Role);
     if (!statements) problems.push(`${logicalId} runs as a role that is not in the template, so its access to "${secretId}" cannot be checked`);
-    else if (!canRead(statements, secretId)) {
-      problems.push(`${logicalId} reads the secret "${secretId}", but no IAM statement of its role allows secretsmanager:GetSecretValue on it`);
+    else {
+      const access = accessProblem(logicalId, statements, secretId, stackAccount(resources));
+      if (access) problems.push(access);
     }
   }
   return problems;

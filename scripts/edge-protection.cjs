@@ -4,11 +4,15 @@
 //   0. SourceIpAllowList (only with `allowedSourceIps`): block every other source address.
 //   1. AWSManagedRulesAmazonIpReputationList: AWS's list of addresses known for bots and attacks.
 //   2. RateLimitPerSourceIp: block an address that sends more than `wafRateLimitPerIp` requests in
-//      a minute, with 429.
+//      a minute, with 429. Addresses on the allow-list are not counted (a scope-down statement):
+//      several clusters behind one NAT address would otherwise share one address's limit, far below
+//      the stage throttle, and be blocked together.
 //   3. OnlyWebhookRoutes: block anything but `POST /mutate/<one segment>` and
 //      `POST /validate/<one segment>`, with 403.
 // No rule looks at the body: WAF sees only its first 8-64 KB, and a large Pod review must never be
 // refused for its size (Lambda's own 6 MB limit applies, with a clear 413).
+// No rule samples requests: a sampled request keeps its URI path, `/validate/<token>`, for three
+// hours for anyone who may read WAF data. The CloudWatch metrics stay.
 'use strict';
 
 const { parseSourceIps } = require('./resource-policy.cjs');
@@ -19,7 +23,7 @@ const ROUTE_PATTERN = '^/(mutate|validate)/[^/]+$';
 const RATE_WINDOW_SECONDS = 60;
 
 const status = (code, message) => JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code, message });
-const visibility = (metricName) => ({ SampledRequestsEnabled: true, CloudWatchMetricsEnabled: true, MetricName: metricName });
+const visibility = (metricName) => ({ SampledRequestsEnabled: false, CloudWatchMetricsEnabled: true, MetricName: metricName });
 const block = (code, body) => ({ Block: { CustomResponse: { ResponseCode: code, CustomResponseBodyKey: body } } });
 const asIs = [{ Priority: 0, Type: 'NONE' }];
 
@@ -38,16 +42,19 @@ function ipSets(sourceIps) {
   ].filter(([, , addresses]) => addresses.length > 0);
 }
 
-function allowListRule(sets) {
+/** A statement matching every address of the IP sets, or undefined without an allow-list. */
+function allowedAddresses(sets) {
   const references = sets.map(([logicalId]) => ({ IPSetReferenceStatement: { Arn: { 'Fn::GetAtt': [logicalId, 'Arn'] } } }));
-  const allowed = references.length === 1 ? references[0] : { OrStatement: { Statements: references } };
-  return {
-    Name: 'SourceIpAllowList',
-    Action: block(403, 'SourceNotAllowed'),
-    Statement: { NotStatement: { Statement: allowed } },
-    VisibilityConfig: visibility('SourceIpAllowList'),
-  };
+  if (references.length === 0) return undefined;
+  return references.length === 1 ? references[0] : { OrStatement: { Statements: references } };
 }
+
+const allowListRule = (allowed) => ({
+  Name: 'SourceIpAllowList',
+  Action: block(403, 'SourceNotAllowed'),
+  Statement: { NotStatement: { Statement: allowed } },
+  VisibilityConfig: visibility('SourceIpAllowList'),
+});
 
 const reputationRule = () => ({
   Name: 'AWSManagedRulesAmazonIpReputationList',
@@ -56,10 +63,22 @@ const reputationRule = () => ({
   VisibilityConfig: visibility('AWSManagedRulesAmazonIpReputationList'),
 });
 
-const rateRule = (limit) => ({
+/**
+ * With an allow-list, the listed addresses are not counted: they meet only the stage throttle. (Rule
+ * 0 has blocked every other address by then, so the rule counts nothing; the scope-down keeps a
+ * trusted address out of it whatever the order of the rules.)
+ */
+const rateRule = (limit, allowed) => ({
   Name: 'RateLimitPerSourceIp',
   Action: block(429, 'RateLimited'),
-  Statement: { RateBasedStatement: { Limit: limit, EvaluationWindowSec: RATE_WINDOW_SECONDS, AggregateKeyType: 'IP' } },
+  Statement: {
+    RateBasedStatement: {
+      Limit: limit,
+      EvaluationWindowSec: RATE_WINDOW_SECONDS,
+      AggregateKeyType: 'IP',
+      ...(allowed ? { ScopeDownStatement: { NotStatement: { Statement: allowed } } } : {}),
+    },
+  },
   VisibilityConfig: visibility('RateLimitPerSourceIp'),
 });
 
@@ -96,7 +115,8 @@ function addEdgeProtection(template, { name, stageId, restApiId, rateLimitPerIp,
       Properties: { Name: `${name}-allowed-${version.toLowerCase()}`, Scope: 'REGIONAL', IPAddressVersion: version, Addresses: addresses },
     };
   }
-  const rules = [...(sets.length > 0 ? [allowListRule(sets)] : []), reputationRule(), rateRule(limit), routeRule()];
+  const allowed = allowedAddresses(sets);
+  const rules = [...(allowed ? [allowListRule(allowed)] : []), reputationRule(), rateRule(limit, allowed), routeRule()];
   resources[WEB_ACL] = {
     Type: 'AWS::WAFv2::WebACL',
     Properties: {

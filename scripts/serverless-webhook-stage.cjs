@@ -22,6 +22,10 @@
 //    before anything is bundled, recorded in the template, checked again by the deploy guard; the
 //    old policy params are refused. Its hooks must run before serverless-esbuild's (which bundle and
 //    zip in the same lifecycle events), so this plugin is listed first in serverless.yml.
+// 6. A failed command exits. serverless-esbuild disposes of its esbuild context (a child process
+//    that holds the event loop open) in `after:` hooks, which a failure skips: `serverless invoke
+//    local` with a handler that throws at load (an invalid configuration) printed the error and
+//    then hung (floydspace/serverless-esbuild#532). The `error` hook stops esbuild's service.
 'use strict';
 
 const { join } = require('node:path');
@@ -124,6 +128,7 @@ class WebhookStagePlugin {
           assertPolicyDeployable(template, { stage: this.serverless.service.provider.stage, allowExampleRegistry });
         }),
       'before:deploy:function:initialize': () => this.guard(() => this.assertFunctionDeployable()),
+      error: () => require('esbuild').stop(),
     };
   }
 

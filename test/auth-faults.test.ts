@@ -50,8 +50,14 @@ afterAll(async () => {
   restoreEnvironment?.();
 });
 
+let testNumber = 0;
+
 beforeEach(() => {
-  endpoint.reset();
+  // A read can outlive its request (AWSPREVIOUS joins the cache when it arrives; a hanging read runs
+  // to its own budget): each test reads a secret of its own name, so an earlier test's late read
+  // finds nothing here and is not counted (countFor, ownRequests).
+  testNumber += 1;
+  endpoint.reset().useSecretName(`webhook/caller-token-${testNumber}`);
   logs = [];
   printed = [];
   results = [];
@@ -82,11 +88,13 @@ function leakedFragment(text: string): string | undefined {
 }
 
 function validateHandler(env: Record<string, string> = {}) {
+  // This test's records: a late read of the handler logs here, not into a later test's.
+  const sink = logs;
   return configuredHandler(
     'validate',
     validateImages,
     { WEBHOOK_TOKEN_SECRET_ID: endpoint.secretName, ...env },
-    { log: (record) => logs.push(record) },
+    { log: (record) => sink.push(record) },
   );
 }
 
@@ -140,8 +148,8 @@ describe('caller authentication end to end', () => {
     const handler = validateHandler();
     expectAllowed(await call(handler, TOKEN_OLD));
     expect(endpoint.requests.map((request) => [request.secretId, request.versionStage]).sort()).toEqual([
-      ['webhook/caller-token', 'AWSCURRENT'],
-      ['webhook/caller-token', 'AWSPREVIOUS'],
+      [endpoint.secretName, 'AWSCURRENT'],
+      [endpoint.secretName, 'AWSPREVIOUS'],
     ]);
     expect(reviewLogs()).toHaveLength(1);
   });
@@ -149,10 +157,10 @@ describe('caller authentication end to end', () => {
   it('starts reading the secret when the handler is built (Lambda init), so the first request finds it cached', async () => {
     endpoint.setCurrent(TOKEN_OLD);
     const handler = validateHandler();
-    await expect.poll(() => endpoint.requests.length, { timeout: 5000 }).toBe(2);
+    await expect.poll(() => endpoint.ownRequests().length, { timeout: 5000 }).toBe(2);
     await new Promise((resolve) => setTimeout(resolve, 20));
     expectAllowed(await call(handler, TOKEN_OLD));
-    expect(endpoint.requests).toHaveLength(2);
+    expect(endpoint.ownRequests()).toHaveLength(2);
   });
 
   it('refuses a wrong token with a 403 Status, logging the route and not the path', async () => {
@@ -242,15 +250,15 @@ describe('caller authentication end to end', () => {
       }
 
       // Within the 10 s back-off (or while the hanging read lasts) the handler does not call Secrets Manager again.
-      const seen = endpoint.requests.length;
+      const seen = endpoint.ownRequests().length;
       const second = await timedCall(handler, TOKEN_OLD);
       expectStatus(second.result, 503);
       expect(second.elapsed).toBeLessThan(BOUNDED_MS);
       if (_name.startsWith('hanging')) {
         // No new read: only the hanging one's own second attempt per stage (the SDK retries after its 2 s request timeout).
-        expect(endpoint.requests.length).toBeLessThanOrEqual(4);
+        expect(endpoint.ownRequests().length).toBeLessThanOrEqual(4);
       } else {
-        expect(endpoint.requests.length).toBe(seen);
+        expect(endpoint.ownRequests().length).toBe(seen);
       }
       expect(reviewLogs()).toHaveLength(0);
     });
@@ -288,8 +296,9 @@ describe('caller authentication end to end', () => {
       expect(endpoint.countFor('AWSCURRENT')).toBeGreaterThan(healthyReads);
       expect(logs).toContainEqual(expect.objectContaining({ level: 'WARN', message: 'token secret refresh failed; serving the cached value' }));
 
-      // During the back-off: served from the cache without calling Secrets Manager.
-      const seen = endpoint.requests.length;
+      // During the back-off: served from the cache without reading again. (The failed refresh's
+      // AWSPREVIOUS read may still be retrying: a refresh no longer waits for it.)
+      const seen = endpoint.countFor('AWSCURRENT');
       const burst = await Promise.all(Array.from({ length: 10 }, () => timedCall(handler, TOKEN_OLD)));
       for (const { result, elapsed } of burst) {
         expectAllowed(result);
@@ -297,7 +306,7 @@ describe('caller authentication end to end', () => {
       }
       expectStatus(await call(handler, WRONG), 403);
       expectStatus(await call(handler, undefined), 403);
-      expect(endpoint.requests.length).toBe(seen);
+      expect(endpoint.countFor('AWSCURRENT')).toBe(seen);
     });
   });
 
@@ -344,11 +353,27 @@ describe('caller authentication end to end', () => {
       endpoint.setCurrent(TOKEN_OLD).rotate(TOKEN_NEW).setFault(fault, { stages: ['AWSPREVIOUS'] });
       const handler = validateHandler();
       expectAllowed(await call(handler, TOKEN_NEW));
-      const warning = logs.find((record) => record.level === 'WARN');
+      // Logged when the AWSPREVIOUS read gives up, which the answer no longer waits for.
+      const warning = await vi.waitFor(() => logs.find((record) => record.level === 'WARN') ?? expect.fail('no WARN line yet'), { timeout: 5000 });
       expect(warning).toMatchObject({ message: 'token secret AWSPREVIOUS could not be read; serving with AWSCURRENT', webhook: 'validate' });
       expect(String(warning?.error)).toContain((fault as { type: string }).type);
       expect(reviewLogs()).toHaveLength(1);
     });
+  });
+});
+
+describe('a slow AWSPREVIOUS does not hold up AWSCURRENT', () => {
+  it('a cold instance answers 200 as soon as AWSCURRENT is in, and the previous token once AWSPREVIOUS arrives (before it, 403, never 503)', async () => {
+    // AWSPREVIOUS answers after 1.7 s, past the request's budget (1.2 s of the cluster's 2 s).
+    endpoint.setCurrent(TOKEN_OLD).rotate(TOKEN_NEW).slow(1700, { stages: ['AWSPREVIOUS'], times: 1 });
+    const handler = validateHandler();
+    // Before, the start-up read waited for both versions and this request got 503 at its budget.
+    expectAllowed(await call(handler, TOKEN_NEW));
+    // A token that matches neither cached version waits for AWSPREVIOUS within its budget; past it,
+    // it is refused (403, not 503), and its mismatch refresh, or AWSPREVIOUS arriving, lets the next in.
+    await vi.waitFor(async () => expectAllowed(await call(handler, TOKEN_OLD)), { timeout: 6000, interval: 50 });
+    expect(results.map((result) => result.statusCode).filter((code) => code !== 200 && code !== 403)).toEqual([]);
+    expect(logs.filter((record) => record.level === 'WARN' && record.message !== 'request refused')).toEqual([]);
   });
 });
 

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   type FetchSecretVersion,
+  FROZEN_SLACK_MS,
   MISMATCH_REFRESH_MS,
   RETRY_AFTER_FAILURE_MS,
   type VersionStage,
@@ -30,10 +31,10 @@ function fakeSecrets(current?: string, previous?: string) {
   if (previous !== undefined) versions.AWSPREVIOUS = previous;
   const calls: { stage: VersionStage; budgetMs: number }[] = [];
   const failures: Partial<Record<VersionStage, Error>> = {};
-  let gate: Promise<void> | undefined;
+  let gate: { until: Promise<void>; stages: readonly VersionStage[] } | undefined;
   const fetchVersion: FetchSecretVersion = async (stage, budgetMs) => {
     calls.push({ stage, budgetMs });
-    if (gate) await gate;
+    if (gate?.stages.includes(stage)) await gate.until;
     const failure = failures[stage];
     if (failure) throw failure;
     return versions[stage];
@@ -54,15 +55,16 @@ function fakeSecrets(current?: string, previous?: string) {
       delete failures.AWSCURRENT;
       delete failures.AWSPREVIOUS;
     },
-    /** Holds every fetch until the returned function is called. */
-    hold(): () => void {
+    /** Holds every fetch (of `stages`) until the returned function is called. */
+    hold(stages: readonly VersionStage[] = ['AWSCURRENT', 'AWSPREVIOUS']): () => void {
       let release = () => {};
-      gate = new Promise<void>((resolve) => {
+      const until = new Promise<void>((resolve) => {
         release = () => {
           gate = undefined;
           resolve();
         };
       });
+      gate = { until, stages };
       return release;
     },
   };
@@ -544,6 +546,86 @@ describe('createCallerAuth: a failed AWSPREVIOUS read', () => {
     secrets.fail(new Error('AccessDeniedException: no'), ['AWSCURRENT']);
     expect(await statusOf(auth(TOKEN_A, BUDGET_MS))).toBe(503);
     expect(await statusOf(auth(TOKEN_B, BUDGET_MS))).toBe(503);
+  });
+});
+
+describe('createCallerAuth: a slow AWSPREVIOUS read', () => {
+  it('does not hold up AWSCURRENT: the refresh serves as soon as it is in', async () => {
+    const { auth, secrets } = setup(TOKEN_B, TOKEN_A);
+    const release = secrets.hold(['AWSPREVIOUS']);
+    // Before, the refresh waited for both versions, and a request got 503 at its budget.
+    await expect(auth(TOKEN_B, 50)).resolves.toEqual({});
+    release();
+  });
+
+  it('lets a token of AWSPREVIOUS wait for it within its budget, then accepts it', async () => {
+    const { auth, secrets } = setup(TOKEN_B, TOKEN_A);
+    const release = secrets.hold(['AWSPREVIOUS']);
+    await auth(TOKEN_B, BUDGET_MS);
+    const previous = auth(TOKEN_A, BUDGET_MS);
+    release();
+    await expect(previous).resolves.toEqual({});
+    expect([secrets.count('AWSCURRENT'), secrets.count('AWSPREVIOUS')]).toEqual([1, 1]);
+  });
+
+  it('past the budget refuses a token of AWSPREVIOUS with 403, not 503; it joins the cache when it arrives, without another read', async () => {
+    const { auth, secrets } = setup(TOKEN_B, TOKEN_A);
+    const release = secrets.hold(['AWSPREVIOUS']);
+    await auth(TOKEN_B, BUDGET_MS);
+    expect(await statusOf(auth(TOKEN_A, 20))).toBe(403);
+    release();
+    await new Promise((resolve) => setImmediate(resolve));
+    await expect(auth(TOKEN_A, BUDGET_MS)).resolves.toEqual({});
+    // The start of the mismatch refresh the 403 made, at most, and no more.
+    expect(secrets.count('AWSCURRENT')).toBeLessThanOrEqual(2);
+  });
+});
+
+describe('createCallerAuth: a read that outlasted its budget while the instance was frozen', () => {
+  /** A read of `stages` held until `thaw(ms)` moves the clock on by `ms` and lets it fail. */
+  function frozenRead(stages: readonly VersionStage[]) {
+    const { auth, secrets, clock, logs } = setup(TOKEN_B, TOKEN_A);
+    const release = secrets.hold(stages);
+    return {
+      auth,
+      secrets,
+      logs,
+      thaw(ms: number) {
+        clock.advance(ms);
+        secrets.fail(new Error('AbortError: This operation was aborted'), stages);
+        release();
+      },
+    };
+  }
+
+  it('is not counted as a failure of AWSCURRENT, and starts no back-off: the next request reads again', async () => {
+    const { auth, secrets, logs, thaw } = frozenRead(['AWSCURRENT', 'AWSPREVIOUS']);
+    const first = statusOf(auth(TOKEN_B, BUDGET_MS));
+    thaw(BUDGET_MS + FROZEN_SLACK_MS + 1);
+    expect(await first).toBe(503);
+    expect(recordsCounting(logs, 'SecretReadFailures')).toEqual([]);
+    expect(logs).toEqual([
+      expect.objectContaining({ level: 'INFO', message: 'token secret AWSCURRENT read outlasted its budget while the instance was frozen; not counted as a failure' }),
+    ]);
+    secrets.recover();
+    await expect(auth(TOKEN_B, BUDGET_MS)).resolves.toEqual({});
+  });
+
+  it('is not counted for AWSPREVIOUS either', async () => {
+    const { auth, logs, thaw } = frozenRead(['AWSPREVIOUS']);
+    await auth(TOKEN_B, BUDGET_MS);
+    thaw(BUDGET_MS + FROZEN_SLACK_MS + 1);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(recordsCounting(logs, 'SecretReadFailures')).toEqual([]);
+    expect(logs).toEqual([expect.objectContaining({ level: 'INFO', message: expect.stringMatching(/^token secret AWSPREVIOUS read outlasted its budget/) })]);
+  });
+
+  it('but a read that fails within its budget and the slack is counted (a running instance)', async () => {
+    const { auth, logs, thaw } = frozenRead(['AWSCURRENT', 'AWSPREVIOUS']);
+    const first = statusOf(auth(TOKEN_B, BUDGET_MS));
+    thaw(BUDGET_MS + FROZEN_SLACK_MS);
+    expect(await first).toBe(503);
+    expect(recordsCounting(logs, 'SecretReadFailures')).toHaveLength(1);
   });
 });
 

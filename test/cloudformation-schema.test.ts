@@ -7,10 +7,15 @@
  * Ref, Fn::GetAtt, Condition and DependsOn names something that exists.
  * Values built by intrinsic functions are only checked for those references.
  */
+import { createRequire } from 'node:module';
 import { loadAwsServiceSpec } from '@aws-cdk/aws-service-spec';
 import type { SpecDatabase } from '@aws-cdk/service-spec-types';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type CloudFormationTemplate, packagedService } from './support/serverless';
+
+const edgeProtection = createRequire(import.meta.url)('../scripts/edge-protection.cjs') as {
+  addEdgeProtection: (template: CloudFormationTemplate, options: Record<string, string>) => void;
+};
 
 type Template = CloudFormationTemplate & { Conditions?: Record<string, unknown>; Parameters?: Record<string, unknown> };
 type PropertyType = { type: string; reference?: { $ref: string }; element?: PropertyType; types?: PropertyType[]; allowedValues?: string[] };
@@ -144,6 +149,17 @@ describe('the packaged template against the AWS resource schemas', () => {
     for (const [logicalId, resource] of Object.entries(template.Resources)) {
       for (const target of [resource.DependsOn ?? []].flat()) if (!(target in template.Resources)) problems.push(`${logicalId}: DependsOn unknown ${target}`);
     }
+    expect(problems).toEqual([]);
+  });
+
+  it('gives the web ACL built with an allow-list (its rule, IP sets, and the rate rule scoped down from it) only properties its type has', () => {
+    const built: Template = { Resources: {} };
+    edgeProtection.addEdgeProtection(built, { name: 'x', stageId: 'ApiGatewayStage', restApiId: 'ApiGatewayRestApi', rateLimitPerIp: '6000', allowedSourceIps: '198.51.100.7, 2001:db8::/32' });
+    const rate = built.Resources.WebhookWebAcl!.Properties!.Rules.find((rule: { Name: string }) => rule.Name === 'RateLimitPerSourceIp');
+    expect(rate.Statement.RateBasedStatement.ScopeDownStatement).toBeDefined();
+    const problems = Object.entries(built.Resources).flatMap(([logicalId, resource]) =>
+      checkProperties(resource.Properties ?? {}, resourceSpec(resource.Type)!.properties as Record<string, Property>, logicalId),
+    );
     expect(problems).toEqual([]);
   });
 

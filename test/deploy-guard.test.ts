@@ -6,7 +6,7 @@
  * started talking to AWS), and a template that is fine must get past the
  * guard to that credentials error.
  */
-import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,11 +20,17 @@ const guard = require('../scripts/deploy-guard.cjs') as {
 };
 const tokenSecret = require('../scripts/token-secret.cjs') as {
   parseSecretId: (value: unknown) => string;
+  parseKmsKeyArn: (value: unknown, secretId: string) => string;
   iamResource: (secretId: string) => unknown;
-  iamStatements: (secretId: string) => unknown[];
+  iamStatements: (secretId: string, kmsKeyArn?: string) => unknown[];
 };
 
 const CN_ARN = 'arn:aws-cn:secretsmanager:cn-north-1:111122223333:secret:admission-webhooks/prod/token-AbCdEf';
+/** The customer managed key CN_ARN's secret is encrypted with, so that another account may read it. */
+const CN_KEY = 'arn:aws-cn:kms:cn-north-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+/** An ARN as a user might shorten it: without the suffix, it can never match the secret in IAM. */
+const SUFFIXLESS_ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:admission-webhooks/prod/token';
+const NO_SUFFIX = /a secret ARN without the 6-character suffix Secrets Manager appends to every secret's ARN/;
 const CREDENTIALS_ERROR = /AWS provider credentials not found/;
 const REFUSED = /Refusing to deploy this template/;
 
@@ -37,6 +43,7 @@ describe('serverless deploy, offline (no AWS credentials)', () => {
   let fine: RunResult;
   let exampleRegistry: RunResult;
   let arn: { deploy: RunResult; template: CloudFormationTemplate };
+  let suffixless: { pkg: RunResult; wroteTemplate: boolean };
 
   const copy = (label: string) => {
     const dir = serviceCopy(label);
@@ -82,11 +89,12 @@ describe('serverless deploy, offline (no AWS credentials)', () => {
     const exampleDir = copy('guard-example');
     cpSync(shared.outDir, join(exampleDir, 'out'), { recursive: true });
 
-    // 4. A plain deploy (it packages first) naming the secret by its full ARN in another partition.
+    // 4. A plain deploy (it packages first) naming the secret by its full ARN in another partition,
+    //    and in another account than the (placeholder) certificate's, so with its KMS key.
     const arnDir = copy('guard-arn');
     const runArn = async () => {
       const deploy = await runServerless(
-        ['deploy', '--stage', 'prod', '--region', 'cn-north-1', `--param=webhookTokenSecretId=${CN_ARN}`, '--param=allowExampleRegistry=true'],
+        ['deploy', '--stage', 'prod', '--region', 'cn-north-1', `--param=webhookTokenSecretId=${CN_ARN}`, `--param=secretKmsKeyArn=${CN_KEY}`, '--param=allowExampleRegistry=true'],
         arnDir,
         120_000,
       );
@@ -94,12 +102,20 @@ describe('serverless deploy, offline (no AWS credentials)', () => {
       return { deploy, template };
     };
 
-    [emptySecret, otherSecret, fine, exampleRegistry, arn] = await Promise.all([
+    // 6. Packaging with a secret ARN without its suffix.
+    const suffixlessDir = copy('guard-suffixless');
+    const runSuffixless = async () => {
+      const pkg = await runServerless(['package', '--stage', 'prod', '--package', 'out', `--param=webhookTokenSecretId=${SUFFIXLESS_ARN}`], suffixlessDir);
+      return { pkg, wroteTemplate: existsSync(join(suffixlessDir, 'out', 'cloudformation-template-update-stack.json')) };
+    };
+
+    [emptySecret, otherSecret, fine, exampleRegistry, arn, suffixless] = await Promise.all([
       runEmpty(),
       runServerless(['deploy', '--stage', 'dev', '--package', 'out'], otherDir),
       runServerless(['deploy', '--stage', 'dev', '--package', 'out', '--param=allowExampleRegistry=true'], fineDir),
       runServerless(['deploy', '--stage', 'dev', '--package', 'out'], exampleDir),
       runArn(),
+      runSuffixless(),
     ]);
   }, 240_000);
 
@@ -153,6 +169,24 @@ describe('serverless deploy, offline (no AWS credentials)', () => {
     const statements: { Action: string[]; Resource: unknown }[] = resources.IamRoleLambdaExecution?.Properties?.Policies[0].PolicyDocument.Statement;
     const secretResources = statements.filter((statement) => statement.Action.includes('secretsmanager:GetSecretValue')).flatMap((statement) => [statement.Resource].flat());
     expect(secretResources).toEqual([CN_ARN]);
+    // The secret's key, usable only through Secrets Manager in the secret's region.
+    const keyStatements = statements.filter((statement) => statement.Action.some((action) => action.startsWith('kms:')));
+    // (The framework writes a one-string Resource list as the string.)
+    expect(keyStatements.map((statement) => ({ ...statement, Resource: [statement.Resource].flat() }))).toEqual([
+      {
+        Effect: 'Allow',
+        Action: ['kms:Decrypt'],
+        Resource: [CN_KEY],
+        Condition: { StringEquals: { 'kms:ViaService': { 'Fn::Sub': 'secretsmanager.cn-north-1.${AWS::URLSuffix}' } } },
+      },
+    ]);
+  });
+
+  it('refuses to package a secret ARN without its 6-character suffix, naming the suffix, before writing a template', () => {
+    expect(suffixless.pkg.code).not.toBe(0);
+    expect(output(suffixless.pkg)).toMatch(NO_SUFFIX);
+    expect(output(suffixless.pkg)).toContain(SUFFIXLESS_ARN);
+    expect(suffixless.wroteTemplate).toBe(false);
   });
 });
 
@@ -189,9 +223,45 @@ describe('the guard on its own', () => {
     expect(guard.templateProblems(template('team/token', [allow({ 'Fn::Sub': NAME_ARN })], 'arn:aws:iam::111122223333:role/x'))[0]).toMatch(
       /runs as a role that is not in the template/,
     );
-    expect(guard.templateProblems(template('not a name', []))[0]).toMatch(/is not a secret name or ARN/);
+    expect(guard.templateProblems(template('not a name', []))[0]).toMatch(/"not a name", which is neither a Secrets Manager secret name/);
+    // A template packaged before the param refused it: a suffix-less ARN can never match in IAM, even where IAM names it as it is.
+    expect(guard.templateProblems(template(SUFFIXLESS_ARN, [allow(SUFFIXLESS_ARN)]))).toEqual([expect.stringMatching(NO_SUFFIX)]);
     expect(guard.templateProblems({ Resources: {} })).toEqual(['the template has no Lambda function']);
     expect(() => guard.assertDeployable(template(' ', []))).toThrow(/Fn has WEBHOOK_TOKEN_SECRET_ID empty/);
+  });
+
+  describe('a secret of another account than the stack\'s (its certificate\'s)', () => {
+    const withCertificate = (built: any, account: string) => {
+      built.Resources.Domain = {
+        Type: 'AWS::ApiGateway::DomainName',
+        Properties: { RegionalCertificateArn: `arn:aws-cn:acm:cn-north-1:${account}:certificate/00000000-0000-0000-0000-000000000000` },
+      };
+      return built;
+    };
+    const decrypt = (resource: unknown) => allow(resource, ['kms:Decrypt']);
+
+    it('is refused without kms:Decrypt on a key in the secret\'s region, naming the param that adds it', () => {
+      const problems = guard.templateProblems(withCertificate(template(CN_ARN, [allow(CN_ARN)]), '444455556666'));
+      expect(problems).toEqual([
+        'Fn reads the secret "arn:aws-cn:secretsmanager:cn-north-1:111122223333:secret:admission-webhooks/prod/token-AbCdEf" of account 111122223333 ' +
+          "from account 444455556666 (its certificate's), but no IAM statement of its role allows kms:Decrypt on a key in cn-north-1: " +
+          'a secret shared with another account is encrypted with a customer managed KMS key; ' +
+          'name it with --param=secretKmsKeyArn=arn:aws-cn:kms:cn-north-1:<account>:key/<key id>',
+      ]);
+      // A key in another region, an alias, or another action does not do.
+      for (const statement of [decrypt(CN_KEY.replace('cn-north-1', 'cn-northwest-1')), decrypt('arn:aws-cn:kms:cn-north-1:111122223333:alias/token'), allow(CN_KEY, ['kms:Encrypt'])]) {
+        expect(guard.templateProblems(withCertificate(template(CN_ARN, [allow(CN_ARN), statement]), '444455556666')), JSON.stringify(statement)).toHaveLength(1);
+      }
+    });
+
+    it('goes with kms:Decrypt on the key (the param\'s statement, or a wildcard covering it); a secret of the stack\'s own account needs none', () => {
+      const [, keyStatement] = tokenSecret.iamStatements(CN_ARN, CN_KEY);
+      expect(guard.templateProblems(withCertificate(template(CN_ARN, [allow(CN_ARN), keyStatement]), '444455556666'))).toEqual([]);
+      expect(guard.templateProblems(withCertificate(template(CN_ARN, [allow(CN_ARN), decrypt('arn:aws-cn:kms:cn-north-1:111122223333:key/*')]), '444455556666'))).toEqual([]);
+      expect(guard.templateProblems(withCertificate(template(CN_ARN, [allow(CN_ARN)]), '111122223333'))).toEqual([]);
+      // Without a custom domain the template does not show its account: nothing to compare.
+      expect(guard.templateProblems(template(CN_ARN, [allow(CN_ARN)]))).toEqual([]);
+    });
   });
 
   it('refuses `deploy function` of a function with authentication off', () => {
@@ -218,5 +288,26 @@ describe('the token secret param', () => {
     for (const bad of ['my token', 'token"}', 'arn:aws:s3:::bucket', 'arn:aws:secretsmanager:eu-west-1:1234:secret:x', '${AWS::Region}']) {
       expect(() => tokenSecret.parseSecretId(bad), bad).toThrow(/webhookTokenSecretId is/);
     }
+  });
+
+  it('adds kms:Decrypt on the secret\'s key through Secrets Manager when secretKmsKeyArn names one, and refuses a key that cannot be it', () => {
+    expect(tokenSecret.iamStatements(CN_ARN, '')).toHaveLength(1);
+    expect(tokenSecret.iamStatements('team/token', 'arn:aws:kms:eu-west-1:111122223333:key/mrk-1234abcd')[1]).toEqual({
+      Effect: 'Allow',
+      Action: ['kms:Decrypt'],
+      Resource: ['arn:aws:kms:eu-west-1:111122223333:key/mrk-1234abcd'],
+      Condition: { StringEquals: { 'kms:ViaService': { 'Fn::Sub': 'secretsmanager.${AWS::Region}.${AWS::URLSuffix}' } } },
+    });
+    expect(tokenSecret.parseKmsKeyArn(` ${CN_KEY} `, CN_ARN)).toBe(CN_KEY);
+    expect(tokenSecret.parseKmsKeyArn('', CN_ARN)).toBe('');
+    expect(() => tokenSecret.parseKmsKeyArn('arn:aws-cn:kms:cn-north-1:111122223333:alias/token', CN_ARN)).toThrow(/secretKmsKeyArn is .*which is not a KMS key ARN .*IAM does not match an alias/);
+    expect(() => tokenSecret.parseKmsKeyArn(CN_KEY.replace('cn-north-1', 'cn-northwest-1'), CN_ARN)).toThrow(/a key in cn-northwest-1, but the secret is in cn-north-1/);
+    expect(() => tokenSecret.parseKmsKeyArn(CN_KEY, '')).toThrow(/webhookTokenSecretId is empty/);
+  });
+
+  it('refuses a secret ARN without its 6-character suffix, saying so, and takes one with it', () => {
+    expect(() => tokenSecret.parseSecretId(SUFFIXLESS_ARN)).toThrow(NO_SUFFIX);
+    expect(() => tokenSecret.parseSecretId(`${SUFFIXLESS_ARN}-AbC`)).toThrow(NO_SUFFIX);
+    expect(tokenSecret.parseSecretId(`${SUFFIXLESS_ARN}-AbCdEf`)).toBe(`${SUFFIXLESS_ARN}-AbCdEf`);
   });
 });

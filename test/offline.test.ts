@@ -283,17 +283,23 @@ describe('npm run invoke (serverless invoke local, local stage)', () => {
   const results = new Map<string, Invoked>();
   const dirs: string[] = [];
 
-  function npmInvoke(dir: string, saved: SavedEvent, args = [saved.fn, saved.file]): Promise<Invoked> {
+  /** `npm run invoke` in its own process group, all of which is killed at `timeout`: a hung run leaves nothing behind. */
+  function npmInvoke(dir: string, saved: SavedEvent, args = [saved.fn, saved.file], timeout = 60_000): Promise<Invoked> {
     return new Promise((resolve) => {
-      execFile(
-        'npm',
-        ['run', '-s', 'invoke', '--', ...args],
-        { cwd: dir, env: serverlessEnv(), timeout: 60_000, killSignal: 'SIGKILL', maxBuffer: 8 * 1024 * 1024 },
-        (error, stdout, stderr) => {
-          const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
-          resolve({ saved, code, stdout: String(stdout), stderr: String(stderr) });
-        },
-      );
+      const child = spawn('npm', ['run', '-s', 'invoke', '--', ...args], { cwd: dir, env: serverlessEnv(), detached: true });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString('utf8');
+      });
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString('utf8');
+      });
+      const timer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), timeout);
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ saved, code, stdout, stderr });
+      });
     });
   }
 
@@ -325,6 +331,16 @@ describe('npm run invoke (serverless invoke local, local stage)', () => {
     // The review was judged by the policy file (as JSON in the build folder), not by built-in defaults.
     expect(invoked.stdout).toContain(`"policyVersion":"${checkPolicyFile(join(ROOT, policy ?? 'policy.yaml')).version}"`);
   });
+
+  it('prints a configuration error and exits 1 within seconds (it used to hang with esbuild\'s context open)', async () => {
+    const saved = INVOKE_EVENTS.find((event) => event.fn === 'validate')!;
+    // Far below the hang (forever) and the issue's 30 s; a killed run has no exit code. Packaging
+    // refuses a bad policy before bundling; a variable given to the function itself (-e) is only
+    // seen when the bundle loads, the path that hung.
+    const invoked = await npmInvoke(dirs.at(-1)!, saved, [saved.fn, saved.file, '-e', 'VALIDATION_ACTION=warn'], 25_000);
+    expect(invoked.code, `${invoked.stdout}\n${invoked.stderr}`).toBe(1);
+    expect(`${invoked.stdout}${invoked.stderr}`).toContain('Invalid configuration: POLICY_FILE is set, and so is VALIDATION_ACTION');
+  }, 30_000);
 
   it('refuses an unknown function and a missing event file with exit code 2, naming what is missing', async () => {
     const dir = dirs[0]!;

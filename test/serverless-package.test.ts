@@ -88,6 +88,18 @@ function allStatements(node: unknown, found: (Statement & { Condition?: unknown 
   return found;
 }
 
+/** Every WAF VisibilityConfig anywhere under `node`. */
+function visibilityConfigs(node: unknown, found: Record<string, unknown>[] = []) {
+  if (Array.isArray(node)) node.forEach((item) => visibilityConfigs(item, found));
+  else if (node && typeof node === 'object') {
+    for (const [key, value] of Object.entries(node)) {
+      if (key === 'VisibilityConfig') found.push(value as Record<string, unknown>);
+      visibilityConfigs(value, found);
+    }
+  }
+  return found;
+}
+
 describe('serverless package (default params, no credentials)', () => {
   it('writes one zip per function and prints their sizes', () => {
     const sizes = (['mutate', 'validate'] as const).map((name) => ({ name, bytes: statSync(service.zip(name)).size }));
@@ -238,14 +250,14 @@ describe('serverless package (default params, no credentials)', () => {
     expect(more).toEqual([]);
     const properties = acl?.Properties as Record<string, any>;
     expect(properties).toMatchObject({ Name: 'admission-webhooks-dev', Scope: 'REGIONAL', DefaultAction: { Allow: {} } });
-    expect(properties.VisibilityConfig).toEqual({ SampledRequestsEnabled: true, CloudWatchMetricsEnabled: true, MetricName: 'admission-webhooks-dev' });
+    expect(properties.VisibilityConfig).toEqual({ SampledRequestsEnabled: false, CloudWatchMetricsEnabled: true, MetricName: 'admission-webhooks-dev' });
     const rules = properties.Rules as Record<string, any>[];
     expect(rules.map((rule) => [rule.Priority, rule.Name])).toEqual([
       [0, 'AWSManagedRulesAmazonIpReputationList'],
       [1, 'RateLimitPerSourceIp'],
       [2, 'OnlyWebhookRoutes'],
     ]);
-    for (const rule of rules) expect(rule.VisibilityConfig).toEqual({ SampledRequestsEnabled: true, CloudWatchMetricsEnabled: true, MetricName: rule.Name });
+    for (const rule of rules) expect(rule.VisibilityConfig).toEqual({ SampledRequestsEnabled: false, CloudWatchMetricsEnabled: true, MetricName: rule.Name });
     expect(rules[0]?.Statement).toEqual({ ManagedRuleGroupStatement: { VendorName: 'AWS', Name: 'AWSManagedRulesAmazonIpReputationList' } });
     expect(rules[1]?.Statement).toEqual({ RateBasedStatement: { Limit: 6000, EvaluationWindowSec: 60, AggregateKeyType: 'IP' } });
     expect(rules[1]?.Action.Block.CustomResponse.ResponseCode).toBe(429);
@@ -270,9 +282,16 @@ describe('serverless package (default params, no credentials)', () => {
     });
   });
 
+  it('samples no request in any visibility configuration of the web ACL (the URI path carries the token), and keeps every metric', () => {
+    const configs = visibilityConfigs(template);
+    // The web ACL's own and one per rule.
+    expect(configs).toHaveLength(4);
+    for (const config of configs) expect(config).toMatchObject({ SampledRequestsEnabled: false, CloudWatchMetricsEnabled: true });
+  });
+
   it('alarms on 5XX, latency p99 above 4,000 ms (80% of timeoutSeconds 5), Lambda errors and throttles, 503s, secret read failures, 403 bursts and WAF blocks', () => {
     const alarms = resourcesOfType('AWS::CloudWatch::Alarm').map(([, alarm]) => alarm.Properties as Record<string, any>);
-    const summary = alarms.map((alarm) => {
+    const summary = alarms.filter((alarm) => !alarm.Metrics).map((alarm) => {
       const dimensions = Object.fromEntries(alarm.Dimensions.map((d: { Name: string; Value: unknown }) => [d.Name, d.Value]));
       const who = dimensions.webhook ?? dimensions.FunctionName ?? dimensions.ApiName ?? dimensions.WebACL;
       return `${alarm.Namespace} ${alarm.MetricName} ${who} ${alarm.Statistic ?? alarm.ExtendedStatistic} ${alarm.ComparisonOperator === 'GreaterThanThreshold' ? '>' : '>='} ${alarm.Threshold}/${alarm.Period}s`;
@@ -294,6 +313,7 @@ describe('serverless package (default params, no credentials)', () => {
         'AWS/WAFV2 BlockedRequests admission-webhooks-dev Sum >= 1000/300s',
       ].sort(),
     );
+    expect(alarms).toHaveLength(14);
     const apiAlarm = alarms.find((alarm) => alarm.MetricName === 'Latency');
     expect(apiAlarm?.Dimensions).toEqual([{ Name: 'ApiName', Value: resourcesOfType('AWS::ApiGateway::RestApi')[0]?.[1].Properties?.Name }, { Name: 'Stage', Value: 'dev' }]);
     const wafAlarm = alarms.find((alarm) => alarm.Namespace === 'AWS/WAFV2');
@@ -303,6 +323,46 @@ describe('serverless package (default params, no credentials)', () => {
       expect(alarm).toMatchObject({ AlarmActions: [topic], OKActions: [topic], TreatMissingData: 'notBreaching' });
       expect(alarm.AlarmName).toMatch(/^admission-webhooks-dev-[a-z0-9-]+$/);
     }
+  });
+
+  it('alarms on the stage\'s 4XXError less the functions\' 403s and WAF\'s blocks (metric math): what is left is the throttle\'s 429s', () => {
+    const alarm = resource('Api4xxAlarm').Properties as Record<string, any>;
+    expect(alarm).toMatchObject({
+      AlarmName: 'admission-webhooks-dev-api-4xx',
+      EvaluationPeriods: 5,
+      DatapointsToAlarm: 2,
+      Threshold: 5,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+    // The same topic as every other alarm.
+    const topic = { 'Fn::If': ['CreateAlarmTopic', { Ref: 'AlarmTopic' }, ''] };
+    expect(alarm.AlarmActions).toEqual([topic]);
+    expect(alarm.OKActions).toEqual([topic]);
+    // A metric math alarm has its metrics in Metrics only.
+    for (const property of ['Namespace', 'MetricName', 'Statistic', 'Period']) expect(alarm).not.toHaveProperty(property);
+    const api = resourcesOfType('AWS::ApiGateway::RestApi')[0]?.[1].Properties?.Name;
+    const stat = (namespace: string, metric: string, dimensions: Record<string, unknown>) => ({
+      Metric: { Namespace: namespace, MetricName: metric, Dimensions: Object.entries(dimensions).map(([Name, Value]) => ({ Name, Value })) },
+      Period: 60,
+      Stat: 'Sum',
+    });
+    expect(alarm.Metrics).toEqual([
+      { Id: 'api4xx', MetricStat: stat('AWS/ApiGateway', '4XXError', { ApiName: api, Stage: 'dev' }), ReturnData: false },
+      { Id: 'forbiddenMutate', MetricStat: stat('AdmissionWebhooks', 'Forbidden', { webhook: 'mutate' }), ReturnData: false },
+      { Id: 'forbiddenValidate', MetricStat: stat('AdmissionWebhooks', 'Forbidden', { webhook: 'validate' }), ReturnData: false },
+      {
+        Id: 'wafBlocked',
+        MetricStat: stat('AWS/WAFV2', 'BlockedRequests', { WebACL: 'admission-webhooks-dev', Region: { Ref: 'AWS::Region' }, Rule: 'ALL' }),
+        ReturnData: false,
+      },
+      {
+        Id: 'refused',
+        Expression: 'FILL(api4xx, 0) - FILL(forbiddenMutate, 0) - FILL(forbiddenValidate, 0) - FILL(wafBlocked, 0)',
+        Label: expect.stringContaining('stage throttle'),
+        ReturnData: true,
+      },
+    ]);
   });
 
   it('notifies a topic it creates (no e-mail subscription by default), chosen by CloudFormation Conditions', () => {
@@ -326,8 +386,12 @@ describe('serverless package (default params, no credentials)', () => {
     const text = dashboard?.Properties?.DashboardBody['Fn::Sub'] as string;
     expect(text.match(/\$\{[^}]*\}/g)?.every((variable) => variable === '${AWS::Region}')).toBe(true);
     const body = JSON.parse(text.replaceAll('${AWS::Region}', 'eu-west-1'));
-    const series = body.widgets.flatMap((widget: any) => widget.properties.metrics);
-    const named = (namespace: string, metric: string) => series.filter((line: unknown[]) => line[0] === namespace && line[1] === metric).map((line: unknown[]) => line[3]);
+    const series: unknown[][] = body.widgets.flatMap((widget: any) => widget.properties.metrics);
+    // CloudWatch takes each entry as an array; an expression's holds one object.
+    for (const line of series) expect(Array.isArray(line), JSON.stringify(line)).toBe(true);
+    const hidden = (line: unknown[]) => line.some((part: any) => part?.visible === false);
+    const named = (namespace: string, metric: string) =>
+      series.filter((line) => line[0] === namespace && line[1] === metric && !hidden(line)).map((line) => line[3]);
     for (const metric of ['Allowed', 'Denied', 'Patched', 'Forbidden', 'AuthUnavailable', 'SecretReadFailures']) {
       expect(named('AdmissionWebhooks', metric), metric).toEqual(['mutate', 'validate']);
     }
@@ -336,11 +400,21 @@ describe('serverless package (default params, no credentials)', () => {
     }
     for (const metric of ['Count', '5XXError', 'Latency']) expect(named('AWS/ApiGateway', metric).length, metric).toBeGreaterThan(0);
     expect(named('AWS/WAFV2', 'BlockedRequests')).toEqual(['admission-webhooks-dev', 'admission-webhooks-dev', 'admission-webhooks-dev', 'admission-webhooks-dev']);
-    const searches = series.filter((line: any) => line.expression).map((line: any) => line.expression);
-    expect(searches).toEqual([
+    const expressions = series.flatMap((line: any[]) => line.filter((part) => part?.expression).map((part) => part.expression));
+    expect(expressions).toEqual([
+      'FILL(api4xx, 0) - FILL(forbiddenMutate, 0) - FILL(forbiddenValidate, 0) - FILL(wafBlocked, 0)',
       `SEARCH('{AdmissionWebhooks,cluster,webhook} MetricName="Allowed"', 'Sum', 300)`,
       `SEARCH('{AdmissionWebhooks,cluster,webhook} MetricName="Denied"', 'Sum', 300)`,
     ]);
+    // The 4XX alarm's figure, from the same hidden series as the alarm, with its threshold.
+    const refused = body.widgets.find((widget: any) => widget.properties.title.startsWith('API 4XX not from the functions or WAF'));
+    expect(refused.properties.metrics.filter(hidden).map((line: unknown[]) => line.slice(0, 2).join(' '))).toEqual([
+      'AWS/ApiGateway 4XXError',
+      'AdmissionWebhooks Forbidden',
+      'AdmissionWebhooks Forbidden',
+      'AWS/WAFV2 BlockedRequests',
+    ]);
+    expect(refused.properties.annotations.horizontal[0].value).toBe(5);
     const latency = body.widgets.find((widget: any) => widget.properties.title.startsWith('API latency'));
     expect(latency.properties.annotations.horizontal[0].value).toBe(4000);
     for (const widget of body.widgets) expect(widget.properties.region).toBe('eu-west-1');
@@ -468,7 +542,9 @@ describe('the local plugin and resolver', () => {
       // Without WAF there is no WAF alarm either.
       const alarmsOnly = build({ wafEnabled: 'false' });
       expect(JSON.stringify(alarmsOnly.Resources)).not.toContain('AWS/WAFV2');
-      expect(types(alarmsOnly).filter((type) => type === 'AWS::CloudWatch::Alarm')).toHaveLength(12);
+      expect(types(alarmsOnly).filter((type) => type === 'AWS::CloudWatch::Alarm')).toHaveLength(13);
+      // Without WAF the 4XX alarm has no WAF blocks to subtract.
+      expect(alarmsOnly.Resources.Api4xxAlarm?.Properties?.Metrics.at(-1).Expression).toBe('FILL(api4xx, 0) - FILL(forbiddenMutate, 0) - FILL(forbiddenValidate, 0)');
     });
 
     it('notifies an existing topic given as alarmTopicArn, or subscribes alarmEmail to the new one', () => {
@@ -499,8 +575,29 @@ describe('the local plugin and resolver', () => {
         { IPSetReferenceStatement: { Arn: { 'Fn::GetAtt': ['WebhookAllowedIpv4', 'Arn'] } } },
         { IPSetReferenceStatement: { Arn: { 'Fn::GetAtt': ['WebhookAllowedIpv6', 'Arn'] } } },
       ]);
+      const configs = visibilityConfigs(built.Resources.WebhookWebAcl);
+      expect(configs).toHaveLength(5);
+      for (const config of configs) expect(config.SampledRequestsEnabled).toBe(false);
       const onlyV4 = build({ allowedSourceIps: '198.51.100.7' }).Resources.WebhookWebAcl?.Properties?.Rules[0];
       expect(onlyV4.Statement.NotStatement.Statement).toEqual({ IPSetReferenceStatement: { Arn: { 'Fn::GetAtt': ['WebhookAllowedIpv4', 'Arn'] } } });
+    });
+
+    it('with allowedSourceIps, the per-address rate rule counts only other addresses: clusters behind one listed NAT address meet only the stage throttle', () => {
+      const rules = (sourceIps: string) => build({ allowedSourceIps: sourceIps }).Resources.WebhookWebAcl?.Properties?.Rules as Record<string, any>[];
+      const rateOf = (list: Record<string, any>[]) => list.find((rule) => rule.Name === 'RateLimitPerSourceIp')!.Statement.RateBasedStatement;
+      const listed = rules('198.51.100.7, 2001:db8::/32');
+      expect(rateOf(listed)).toEqual({
+        Limit: 6000,
+        EvaluationWindowSec: 60,
+        AggregateKeyType: 'IP',
+        // Exactly the addresses the allow-list rule lets through are left out of the count.
+        ScopeDownStatement: { NotStatement: { Statement: listed[0]!.Statement.NotStatement.Statement } },
+      });
+      expect(rateOf(rules('198.51.100.7')).ScopeDownStatement).toEqual({
+        NotStatement: { Statement: { IPSetReferenceStatement: { Arn: { 'Fn::GetAtt': ['WebhookAllowedIpv4', 'Arn'] } } } },
+      });
+      // Without an allow-list no address is trusted, and every one is counted.
+      expect(rateOf(rules(''))).not.toHaveProperty('ScopeDownStatement');
     });
 
     it.each([

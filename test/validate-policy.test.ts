@@ -493,3 +493,65 @@ describe('IMAGE_MIRRORS', () => {
     );
   });
 });
+
+describe('enforce mode on a Pod UPDATE (as upstream AlwaysPullImages judges it)', () => {
+  const ENFORCE = { IMAGE_PULL_POLICY_MODE: 'enforce' };
+  const NEW = 'registry.example.com/team/web:2.0';
+  const PULL_SENTENCE =
+    "Invalid Pod update. In enforce mode a container that gets a new image must have imagePullPolicy Always, and a running Pod's pull policy cannot change; recreate the Pod with the new image instead";
+  const running = (policy?: string) => pod({ containers: [{ name: 'web', image: GOOD, ...(policy ? { imagePullPolicy: policy } : {}) }] });
+  const setImage = (old: Record<string, unknown>, image: string) => {
+    const updated = structuredClone(old) as { spec: { containers: Record<string, unknown>[] } };
+    updated.spec.containers[0]!.image = image;
+    return updated;
+  };
+  const update = (old: Record<string, unknown>, object: Record<string, unknown>, overrides: Partial<AdmissionRequest> = {}) =>
+    podRequest(object, { operation: 'UPDATE', oldObject: old, ...overrides });
+
+  it('refuses a new image (kubectl set image pod/...) in a container without Always, saying so', () => {
+    const old = running('IfNotPresent');
+    expect(denialOf(validate(update(old, setImage(old, NEW)), ENFORCE))).toBe(`${PULL_SENTENCE}: container "web" (imagePullPolicy "IfNotPresent")`);
+    const unset = running();
+    expect(denialOf(validate(update(unset, setImage(unset, NEW)), ENFORCE))).toBe(`${PULL_SENTENCE}: container "web" (imagePullPolicy "unset")`);
+  });
+
+  it('refuses it in warn and audit mode too: enforce mode is not a report', () => {
+    const old = running('IfNotPresent');
+    for (const action of ['warn', 'audit']) {
+      expect(validate(update(old, setImage(old, NEW)), { ...ENFORCE, VALIDATION_ACTION: action }).allowed, action).toBe(false);
+    }
+  });
+
+  it('allows a new image in a container with Always, an update that brings no new image, and any update in default mode', () => {
+    const always = running('Always');
+    expect(validate(update(always, setImage(always, NEW)), ENFORCE)).toEqual({ allowed: true });
+    const old = running('IfNotPresent');
+    const relabelled = { ...old, metadata: { name: 'p', labels: { tier: 'web' } } };
+    expect(validate(update(old, relabelled), ENFORCE)).toEqual({ allowed: true });
+    // An image the Pod already had, moved to another container, is no new image.
+    const two = pod({ containers: [{ name: 'a', image: GOOD, imagePullPolicy: 'IfNotPresent' }, { name: 'b', image: NEW, imagePullPolicy: 'IfNotPresent' }] });
+    const swapped = pod({ containers: [{ name: 'a', image: NEW, imagePullPolicy: 'IfNotPresent' }, { name: 'b', image: GOOD, imagePullPolicy: 'IfNotPresent' }] });
+    expect(validate(update(two, swapped), ENFORCE)).toEqual({ allowed: true });
+    expect(validate(update(old, setImage(old, NEW)))).toEqual({ allowed: true });
+  });
+
+  it('leaves creates, other kinds, subresources and exempt namespaces to the other rules', () => {
+    const old = running('IfNotPresent');
+    expect(validate(podRequest(setImage(old, NEW)), ENFORCE)).toEqual({ allowed: true });
+    expect(validate(update(old, setImage(old, NEW), { subResource: 'status' }), ENFORCE)).toEqual({ allowed: true });
+    expect(validate(update(old, setImage(old, NEW), { namespace: 'kube-system' }), ENFORCE)).toEqual({ allowed: true });
+    const [kind, build] = WORKLOADS.find(([gvk]) => gvk.kind === 'Deployment')!;
+    const spec = { containers: [{ name: 'web', image: GOOD, imagePullPolicy: 'IfNotPresent' }] };
+    const changed = { containers: [{ name: 'web', image: NEW, imagePullPolicy: 'IfNotPresent' }] };
+    expect(validate(podRequest(build(changed), { kind, operation: 'UPDATE', oldObject: build(spec) }), ENFORCE)).toEqual({ allowed: true });
+  });
+
+  it('names five containers at most, each name cut to a DNS label\'s length, and counts the rest', () => {
+    const many = (image: string) =>
+      pod({ containers: Array.from({ length: 8 }, (_, index) => ({ name: `${'c'.repeat(100)}${index}`, image: `${image}-${index}`, imagePullPolicy: 'Never' })) });
+    const message = denialOf(validate(update(many(GOOD), many(NEW)), ENFORCE));
+    expect(message.match(/container "c{63}"/g)).toHaveLength(5);
+    expect(message.endsWith('; and 3 more')).toBe(true);
+    expect(message.length).toBeLessThan(1024);
+  });
+});

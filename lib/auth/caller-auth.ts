@@ -9,11 +9,15 @@
  *   fails closed with 503.
  * - A token matching neither version triggers one refresh, at most every
  *   MISMATCH_REFRESH_MS, so a cluster switched to a new token gets in quickly.
- * - AWSCURRENT alone is enough: a failed AWSPREVIOUS read (throttling, KMS,
- *   access denied) is logged and the refresh serves with AWSCURRENT.
+ * - AWSCURRENT alone is enough: a refresh serves as soon as it is in, and
+ *   AWSPREVIOUS joins the cache when it arrives (a token that matches neither
+ *   waits for it within its budget); a failed AWSPREVIOUS read (throttling,
+ *   KMS, access denied) is logged.
  * - With `startBudgetMs`, the first read starts at once (in Lambda's init
  *   phase, before any request); a request joins it within its own budget, and
  *   a start that failed is retried by the request (no back-off, no unhandled rejection).
+ * - A read that fails long after its budget was frozen with the instance, not
+ *   failed by Secrets Manager (see FROZEN_SLACK_MS): it is not counted.
  * - Comparison is constant-time and the token is never logged.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -34,6 +38,14 @@ export type Authenticate = (token: string | undefined, budgetMs: number) => Prom
 
 export const RETRY_AFTER_FAILURE_MS = 10_000;
 export const MISMATCH_REFRESH_MS = 30_000;
+/**
+ * How much later than its budget a read can end while the process runs (a busy event loop). One
+ * that ends later was stopped meanwhile: Lambda freezes an instance after init (a provisioned one
+ * until its first request) and between requests, and a read's deadline runs on while it is frozen,
+ * so the read fails when the instance thaws. That is no failure of Secrets Manager: it is logged
+ * without the SecretReadFailures metric (whose alarm fires on one), and starts no back-off.
+ */
+export const FROZEN_SLACK_MS = 1000;
 
 export type VersionStage = 'AWSCURRENT' | 'AWSPREVIOUS';
 
@@ -106,6 +118,21 @@ function findCaller(token: string, entries: readonly TokenEntry[]): Caller | und
 
 const describeError = (error: unknown): string => (error instanceof Error ? `${error.name}: ${error.message}` : String(error));
 
+/** `promise`, or what `atDeadline` returns (or throws) once `ms` pass first. */
+function withDeadline<T>(promise: Promise<T>, ms: number, atDeadline: () => T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<T>((resolve, reject) => {
+    timer = setTimeout(() => {
+      try {
+        resolve(atDeadline());
+      } catch (error) {
+        reject(error);
+      }
+    }, ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
 export function createCallerAuth({ webhook, fetchVersion, ttlMs, log, startBudgetMs, onClusters, now = Date.now }: CallerAuthOptions): Authenticate {
   let cached: { entries: TokenEntry[]; fetchedAt: number } | undefined;
   let lastFailureAt = Number.NEGATIVE_INFINITY;
@@ -113,29 +140,56 @@ export function createCallerAuth({ webhook, fetchVersion, ttlMs, log, startBudge
   let inFlight: Promise<TokenEntry[]> | undefined;
   /** The read begun at start-up (startBudgetMs), while it runs. */
   let startRead: Promise<TokenEntry[]> | undefined;
+  /** The latest refresh's AWSPREVIOUS read, until it has joined that refresh's entries (or failed). */
+  let previousRead: Promise<void> | undefined;
 
   const readFailure = (message: string, error: unknown) =>
     log(eventRecord({ level: 'WARN', message, webhook, error: describeError(error) }, 'SecretReadFailures'));
+  /** Whether a read begun at `begun` with `budgetMs` ended too late to have run all along: the instance was frozen. */
+  const wasFrozen = (begun: number, budgetMs: number) => now() - begun > budgetMs + FROZEN_SLACK_MS;
+  const frozenRead = (version: string, error: unknown) =>
+    log({ level: 'INFO', message: `token secret ${version} read outlasted its budget while the instance was frozen; not counted as a failure`, webhook, error: describeError(error) });
 
+  /**
+   * Reads both versions and resolves with AWSCURRENT's entries as soon as it is in: a slow
+   * AWSPREVIOUS must not hold up serving (a cold instance would answer 503). The previous version's
+   * entries join the same list when they arrive.
+   */
   async function fetchEntries(budgetMs: number): Promise<TokenEntry[]> {
-    const [current, previous] = await Promise.allSettled([
-      fetchVersion('AWSCURRENT', budgetMs),
-      fetchVersion('AWSPREVIOUS', budgetMs),
-    ]);
-    if (current.status === 'rejected') throw current.reason;
-    if (current.value === undefined) throw new Error('the secret has no AWSCURRENT version');
-    const entries = tokensFromSecret(current.value);
-    if (previous.status === 'rejected') {
-      // Throttling, KMS or access denied on the previous version: AWSCURRENT is enough to serve.
-      readFailure('token secret AWSPREVIOUS could not be read; serving with AWSCURRENT', previous.reason);
-    } else if (previous.value !== undefined) {
-      try {
-        entries.push(...tokensFromSecret(previous.value));
-      } catch {
-        // A malformed previous version must not block the current one.
+    const begun = now();
+    const current = fetchVersion('AWSCURRENT', budgetMs);
+    const previous = fetchVersion('AWSPREVIOUS', budgetMs).then(
+      (value) => ({ value }),
+      (error: unknown) => ({ error }),
+    );
+    const value = await current;
+    if (value === undefined) throw new Error('the secret has no AWSCURRENT version');
+    const entries = tokensFromSecret(value);
+    const joining = previous.then((outcome) => {
+      if ('error' in outcome) {
+        // Throttling, KMS or access denied on the previous version: AWSCURRENT is enough to serve.
+        if (wasFrozen(begun, budgetMs)) frozenRead('AWSPREVIOUS', outcome.error);
+        else readFailure('token secret AWSPREVIOUS could not be read; serving with AWSCURRENT', outcome.error);
+      } else if (outcome.value !== undefined) {
+        try {
+          entries.push(...tokensFromSecret(outcome.value));
+        } catch {
+          // A malformed previous version must not block the current one.
+        }
       }
-    }
+    });
+    previousRead = joining;
+    void joining.then(() => {
+      if (previousRead === joining) previousRead = undefined;
+    });
     return entries;
+  }
+
+  /** A caller for a token that matched none of `entries` yet, once the AWSPREVIOUS read under way is in (within `budgetMs`). */
+  async function afterPreviousRead(token: string, entries: readonly TokenEntry[], budgetMs: number): Promise<Caller | undefined> {
+    if (!previousRead) return undefined;
+    await withDeadline(previousRead, budgetMs, () => undefined);
+    return findCaller(token, entries);
   }
 
   /**
@@ -144,6 +198,7 @@ export function createCallerAuth({ webhook, fetchVersion, ttlMs, log, startBudge
    * (`backOff` false) leaves no back-off, so the first request tries again.
    */
   function refresh(budgetMs: number, backOff = true): Promise<TokenEntry[]> {
+    const begun = now();
     inFlight ??= fetchEntries(budgetMs)
       .then(
         (entries) => {
@@ -152,8 +207,11 @@ export function createCallerAuth({ webhook, fetchVersion, ttlMs, log, startBudge
           return entries;
         },
         (error: unknown) => {
-          if (backOff) lastFailureAt = now();
-          readFailure(cached ? 'token secret refresh failed; serving the cached value' : 'token secret could not be read', error);
+          if (wasFrozen(begun, budgetMs)) frozenRead('AWSCURRENT', error);
+          else {
+            if (backOff) lastFailureAt = now();
+            readFailure(cached ? 'token secret refresh failed; serving the cached value' : 'token secret could not be read', error);
+          }
           return staleOrUnavailable();
         },
       )
@@ -171,17 +229,7 @@ export function createCallerAuth({ webhook, fetchVersion, ttlMs, log, startBudge
     const begun = now();
     const joinsStart = inFlight !== undefined && inFlight === startRead;
     const read = joinsStart ? refresh(budgetMs).catch(() => refresh(Math.max(1, budgetMs - (now() - begun)))) : refresh(budgetMs);
-    let timer: NodeJS.Timeout | undefined;
-    const budget = new Promise<TokenEntry[]>((resolve, reject) => {
-      timer = setTimeout(() => {
-        try {
-          resolve(staleOrUnavailable());
-        } catch (error) {
-          reject(error);
-        }
-      }, budgetMs);
-    });
-    return Promise.race([read, budget]).finally(() => clearTimeout(timer));
+    return withDeadline(read, budgetMs, staleOrUnavailable);
   }
 
   function staleOrUnavailable(): TokenEntry[] {
@@ -211,8 +259,10 @@ export function createCallerAuth({ webhook, fetchVersion, ttlMs, log, startBudge
 
   const authenticate: Authenticate = async (token, budgetMs) => {
     if (token === undefined) throw new HttpError(403, 'a caller token is required in the webhook path');
+    const begun = now();
     const fetchedBefore = cached?.fetchedAt;
-    const caller = findCaller(token, await entriesFor(budgetMs));
+    const entries = await entriesFor(budgetMs);
+    const caller = findCaller(token, entries) ?? (await afterPreviousRead(token, entries, Math.max(1, budgetMs - (now() - begun))));
     if (caller) return caller;
     const justFetched = cached !== undefined && cached.fetchedAt !== fetchedBefore;
     if (!justFetched && mayRefreshForMismatch(now())) {

@@ -9,6 +9,7 @@
  */
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { FetchSecretVersion } from './caller-auth';
+import { secretRegion } from './secret-arn';
 
 /** Short timeouts and one retry: a slow Secrets Manager must not outlast the cluster's timeout. */
 const CONNECTION_TIMEOUT_MS = 1000;
@@ -20,25 +21,27 @@ export interface SdkClient {
   client: SecretsManagerClient;
 }
 
-/** Loads the SDK and constructs its client. */
-export type LoadClient = () => Promise<SdkClient>;
+/** Loads the SDK and constructs its client, for `region` (undefined: the SDK's own, AWS_REGION). */
+export type LoadClient = (region?: string) => Promise<SdkClient>;
 
-let loaded: Promise<SdkClient> | undefined;
+const loaded = new Map<string | undefined, Promise<SdkClient>>();
 
-/** The SDK and client, loaded once for the process; a failed load is forgotten, so the next read tries again. */
-export const loadClient: LoadClient = () => {
-  if (loaded) return loaded;
+/** The SDK and client, loaded once per region for the process; a failed load is forgotten, so the next read tries again. */
+export const loadClient: LoadClient = (region) => {
+  const cached = loaded.get(region);
+  if (cached) return cached;
   const loading = import('@aws-sdk/client-secrets-manager').then((sdk) => ({
     sdk,
     client: new sdk.SecretsManagerClient({
+      region,
       maxAttempts: MAX_ATTEMPTS,
       // Without throwOnRequestTimeout the SDK only prints a warning when requestTimeout passes.
       requestHandler: { connectionTimeout: CONNECTION_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, throwOnRequestTimeout: true },
     }),
   }));
-  loaded = loading;
+  loaded.set(region, loading);
   loading.catch(() => {
-    if (loaded === loading) loaded = undefined;
+    if (loaded.get(region) === loading) loaded.delete(region);
   });
   return loading;
 };
@@ -54,10 +57,11 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
 }
 
 export function secretsManagerFetcher(secretId: string, load: LoadClient = loadClient): FetchSecretVersion {
+  const region = secretRegion(secretId);
   return async (stage, budgetMs) => {
     // One deadline from the start of the read, shared by the SDK load and the call.
     const signal = AbortSignal.timeout(budgetMs);
-    const { sdk, client } = await untilAborted(load(), signal);
+    const { sdk, client } = await untilAborted(load(region), signal);
     try {
       const result = await client.send(new sdk.GetSecretValueCommand({ SecretId: secretId, VersionStage: stage }), { abortSignal: signal });
       if (typeof result.SecretString !== 'string') {

@@ -15,6 +15,7 @@ import { mirrorOf } from './image-mirrors';
 import { formatRegistryRule, parseImageReference } from './image-reference';
 import { type JsonObject, field, isObject } from '../common/json';
 import { CONTAINER_LISTS, containersOf, imageVolumesOf, podSpecOf, podSpecPath } from './pod-spec';
+import { pullPolicyProblem } from './pull-policy-check';
 import { type Decision, allow, deny, requestKind, requestNamespace } from './decision';
 
 /** Messages are cut near this length, with a count of what was left out. */
@@ -145,6 +146,8 @@ export function validateImages(request: AdmissionRequest, config: Config, now: n
   if (!spec) return allow();
   const malformed = malformedLists(spec);
   if (malformed.length > 0) return deny(`Invalid ${kind}: ${malformed.map((problem) => `${path.join('.')}.${problem}`).join('; ')}`);
+  const pullPolicy = pullPolicyProblem(request, config);
+  if (pullPolicy) return deny(pullPolicy);
 
   const oldImages = request.operation === 'UPDATE' ? imagesOf(podSpecOf(request.oldObject, path)) : new Set<unknown>();
   const { findings, exceptions } = judgeAll(spec, oldImages, config, !isPod, now);

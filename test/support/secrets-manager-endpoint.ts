@@ -68,7 +68,6 @@ function toPayload(secret: string | SecretPayload): SecretPayload {
 
 export class SecretsManagerEndpoint {
   readonly requests: RecordedRequest[] = [];
-  readonly arn: string;
   private versions: Partial<Record<Stage, StoredVersion>> = {};
   private fault: { fault: Fault; stages: readonly Stage[]; remaining: number } | undefined;
   private readonly sockets = new Set<Socket>();
@@ -80,9 +79,9 @@ export class SecretsManagerEndpoint {
   private constructor(
     private readonly server: Server,
     readonly url: string,
-    readonly secretName: string,
+    private name: string,
+    private readonly region: string,
   ) {
-    this.arn = `arn:aws:secretsmanager:us-east-1:123456789012:secret:${secretName}-AbCdEf`;
     server.on('connection', (socket) => {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
@@ -90,14 +89,39 @@ export class SecretsManagerEndpoint {
     server.on('request', (request, response) => this.handle(request, response));
   }
 
-  static async start(secretName = 'webhook/caller-token'): Promise<SecretsManagerEndpoint> {
+  /** `region`: the region in the secret's ARN. */
+  static async start(secretName = 'webhook/caller-token', region = 'us-east-1'): Promise<SecretsManagerEndpoint> {
     const server = createServer();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(0, '127.0.0.1', () => resolve());
     });
     const { address, port } = server.address() as AddressInfo;
-    return new SecretsManagerEndpoint(server, `http://${address}:${port}`, secretName);
+    return new SecretsManagerEndpoint(server, `http://${address}:${port}`, secretName, region);
+  }
+
+  /** The secret's name: the endpoint answers for it and for its ARN, and for nothing else. */
+  get secretName(): string {
+    return this.name;
+  }
+
+  get arn(): string {
+    return `arn:aws:secretsmanager:${this.region}:123456789012:secret:${this.name}-AbCdEf`;
+  }
+
+  /**
+   * Holds the secret under another name from now on. A suite whose handlers' reads may outlive
+   * their test (a read that goes on after its request was answered) gives each test its own name,
+   * so a late read of an earlier test is told apart (countFor, ownRequests) and finds nothing.
+   */
+  useSecretName(name: string): this {
+    this.name = name;
+    return this;
+  }
+
+  /** Requests for the secret as it is named now (by name or ARN). */
+  ownRequests(): RecordedRequest[] {
+    return this.requests.filter((request) => request.secretId === this.name || request.secretId === this.arn);
   }
 
   /** Replaces the AWSCURRENT version (AWSPREVIOUS is left as it is). */
@@ -148,9 +172,9 @@ export class SecretsManagerEndpoint {
     return this.setFault(undefined);
   }
 
-  /** Requests received for one stage (any SecretId). */
+  /** Requests received for one stage of the secret as it is named now. */
   countFor(stage: Stage): number {
-    return this.requests.filter((request) => request.versionStage === stage).length;
+    return this.ownRequests().filter((request) => request.versionStage === stage).length;
   }
 
   /** Forgets versions, faults and recorded requests; answers still pending from earlier tests are dropped. */
@@ -303,7 +327,7 @@ function send(response: ServerResponse, status: number, body: unknown): void {
 }
 
 /** Starts an endpoint; close it in afterAll / afterEach. */
-export const startSecretsManagerEndpoint = (secretName?: string) => SecretsManagerEndpoint.start(secretName);
+export const startSecretsManagerEndpoint = (secretName?: string, region?: string) => SecretsManagerEndpoint.start(secretName, region);
 
 /**
  * Points the AWS SDK at `endpoint` with dummy credentials and no shared config
