@@ -529,10 +529,10 @@ describe('the review request', () => {
   });
 });
 
-describe('the README example (section "Example" of "Review manifests offline")', () => {
-  const readme = readFileSync('README.md', 'utf8');
-  const start = readme.indexOf('\n### Example\n', readme.indexOf('\n## Review manifests offline\n'));
-  const section = readme.slice(start, readme.indexOf('\n### ', start + 1));
+describe('the example of docs/review-command.md (section "Example")', () => {
+  const readme = readFileSync('docs/review-command.md', 'utf8');
+  const start = readme.indexOf('\n## Example\n');
+  const section = readme.slice(start, readme.indexOf('\n## ', start + 1));
   const block = /```console\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
   const steps = block
     .split(/^\$ /m)

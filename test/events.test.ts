@@ -145,10 +145,14 @@ describe.each(eventFiles)('%s', (file) => {
   });
 });
 
-describe('the README section on the tutorial Pod', () => {
-  const readme = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8');
-  const start = readme.indexOf('## What it does to the tutorial Pod');
-  const section = readme.slice(start, readme.indexOf('\n## ', start + 1));
+describe('the local development doc on the tutorial Pod and the saved events', () => {
+  const doc = readFileSync(join(import.meta.dirname, '..', 'docs', 'local-development.md'), 'utf8');
+  const sectionOf = (heading: string) => {
+    const at = doc.indexOf(heading);
+    return at === -1 ? '' : doc.slice(at, doc.indexOf('\n## ', at + 1));
+  };
+  const start = doc.indexOf('## The tutorial Pod, step by step');
+  const section = sectionOf('## The tutorial Pod, step by step');
   const block = (language: string) => new RegExp('```' + language + '\\n([\\s\\S]*?)```').exec(section)?.[1];
 
   it('shows the Pod, the patch and the message the saved tutorial events produce', () => {
@@ -160,29 +164,29 @@ describe('the README section on the tutorial Pod', () => {
   });
 
   it('lists only scenarios that are in events/, and all of them', () => {
-    const rows = section.split('\n').filter((line) => line.startsWith('| `'));
+    const rows = sectionOf('## Saved events').split('\n').filter((line) => line.startsWith('| `'));
     const listed = rows.flatMap((row) => [...(row.split(' | ')[0] ?? '').matchAll(/`([a-z0-9-]+)`/g)].map((match) => `${match[1]}.json`));
     expect(listed.sort()).toEqual(eventFiles);
   });
 });
 
-describe('the README sections on registry mirrors and tag rules', () => {
-  const readme = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8');
+describe('the configuration doc on registry mirrors and tag rules', () => {
+  const doc = readFileSync(join(import.meta.dirname, '..', 'docs', 'configuration.md'), 'utf8');
   const section = (heading: string) => {
-    const start = readme.indexOf(heading);
+    const start = doc.indexOf(heading);
     expect(start).toBeGreaterThan(-1);
-    return readme.slice(start, readme.indexOf('\n### ', start + 1));
+    return doc.slice(start, doc.indexOf('\n## ', start + 1));
   };
 
   it('shows the image rewrites the saved mirror event produces', () => {
-    const shown = JSON.parse(/```json\n([\s\S]*?)```/.exec(section('### Registry mirrors: an ECR pull-through cache'))?.[1] ?? 'null');
+    const shown = JSON.parse(/```json\n([\s\S]*?)```/.exec(section('## Registry mirrors: an ECR pull-through cache'))?.[1] ?? 'null');
     const patch = readJson('mutate-image-mirrors.expected.json').body.response.patch as Array<{ path: string }>;
     expect(shown).toEqual(patch.filter((operation) => /\/image(\/reference)?$/.test(operation.path)));
     expect(shown.length).toBe(3);
   });
 
   it('shows the message the saved tag event produces', () => {
-    const shown = /```text\n([\s\S]*?)```/.exec(section('### Tag and digest rules'))?.[1]?.trim();
+    const shown = /```text\n([\s\S]*?)```/.exec(section('## Tag and digest rules'))?.[1]?.trim();
     expect(shown).toBe(readJson('validate-disallowed-tag.expected.json').body.response.status.message);
   });
 });

@@ -94,6 +94,15 @@ describe('mirroredImage', () => {
   });
 });
 
+describe('a flat layout in the target (docs/configuration.md)', () => {
+  it('sends official images without library/ when docker.io/library has its own, longer rule', () => {
+    const flat = parseMirrorRules(['docker.io/library=mirror.example.com/hub', 'docker.io=mirror.example.com/hub']);
+    expect(mirroredImage('nginx:1.27', flat)).toBe('mirror.example.com/hub/nginx:1.27');
+    expect(mirroredImage('grafana/grafana:11.0.0', flat)).toBe('mirror.example.com/hub/grafana/grafana:11.0.0');
+    expect(mirroredImage('mirror.example.com/hub/nginx:1.27', flat)).toBeUndefined();
+  });
+});
+
 describe('mirrorOf', () => {
   it('gives the rewritten reference, the image as written and the rule that applied', () => {
     const mirrors = rules('code.example.org=mirror.example.com/github', `docker.io=${ECR}/docker-hub`);

@@ -358,8 +358,8 @@ describe('make-event as a process', () => {
   });
 });
 
-describe('the README examples', () => {
-  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+describe('the examples of docs/local-development.md', () => {
+  const readme = readFileSync(join(ROOT, 'docs', 'local-development.md'), 'utf8');
   const examples = [...readme.matchAll(/^npm run make-event -- (.+?)(?:\s+#.*)?$/gm)].map((match) => match[1]!.split(/\s+/));
 
   it('write their events outside events/, so npm test stays green after a reader runs them', () => {

@@ -241,10 +241,10 @@ describe('npm start (serverless-offline, local stage)', () => {
       expect(reply.statusCode).toBe(404);
     });
 
-    it('answers a GET itself, before the handler, as the README says', async () => {
-      const readme = readFileSync(join(ROOT, 'README.md'), 'utf8').replace(/\s+/g, ' ');
+    it('answers a GET itself, before the handler, as docs/local-development.md says', async () => {
+      const readme = readFileSync(join(ROOT, 'docs', 'local-development.md'), 'utf8').replace(/\s+/g, ' ');
       const stated = /Locally, serverless-offline answers it itself with `(\d{3})` and `"error":"([^"]+)"`/.exec(readme);
-      expect(stated, 'the README states what a GET gets locally').not.toBeNull();
+      expect(stated, 'the doc states what a GET gets locally').not.toBeNull();
       for (const path of ['/mutate/local-test-token', '/validate/local-test-token']) {
         const reply = await sendMethod(http!.base, 'GET', path);
         expect(reply.statusCode, path).toBe(Number(stated![1]));

@@ -1,13 +1,16 @@
 /**
- * README.md's table of contents (the list under **Contents**) names every `##` heading, in order,
- * with the anchor GitHub gives it, and nothing else: a section added, renamed or moved without
- * its entry fails here.
+ * The README and the docs: README.md's table of contents (the list under **Contents**) names every
+ * `##` heading, in order, with the anchor GitHub gives it; the README stays a front door (about 250
+ * lines); every relative link of the README, docs/, CONTRIBUTING.md and CHANGELOG.md resolves, to a
+ * file and, with `#`, to one of its headings; the quick start's answers are the handlers'.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-const README = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8');
+const ROOT = join(import.meta.dirname, '..');
+const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
+const DOCS = ['README.md', 'CONTRIBUTING.md', 'CHANGELOG.md', ...readdirSync(join(ROOT, 'docs')).filter((name) => name.endsWith('.md')).map((name) => `docs/${name}`)];
 
 /** GitHub's heading anchor: lower case, punctuation (backticks included) dropped, spaces as hyphens. */
 function anchor(heading: string): string {
@@ -15,6 +18,41 @@ function anchor(heading: string): string {
     .toLowerCase()
     .replace(/[^\p{L}\p{N}\s_-]/gu, '')
     .replace(/ /g, '-');
+}
+
+/** Every heading's anchor in a file, as GitHub numbers repeats (`name`, `name-1`, ...). */
+function anchorsOf(markdown: string): Set<string> {
+  const seen = new Map<string, number>();
+  const anchors = new Set<string>();
+  let inFence = false;
+  for (const line of markdown.split('\n')) {
+    if (line.startsWith('```')) inFence = !inFence;
+    const heading = /^#{1,6} (.+)$/.exec(line);
+    if (inFence || !heading) continue;
+    const base = anchor(heading[1]!.trim());
+    const count = seen.get(base) ?? 0;
+    seen.set(base, count + 1);
+    anchors.add(count === 0 ? base : `${base}-${count}`);
+  }
+  return anchors;
+}
+
+/** Relative markdown links outside code blocks: `[text](target)` with no scheme. */
+function relativeLinks(markdown: string): string[] {
+  let inFence = false;
+  const links: string[] = [];
+  for (const line of markdown.split('\n')) {
+    if (line.startsWith('```') || line.trimStart().startsWith('```')) {
+      inFence = !inFence;
+      continue;
+    }
+    if (inFence) continue;
+    for (const match of line.matchAll(/\]\(([^)\s]+)\)/g)) {
+      const target = match[1]!;
+      if (!/^[a-z]+:/i.test(target)) links.push(target);
+    }
+  }
+  return links;
 }
 
 /** The `##` headings outside code blocks, in order. */
@@ -54,5 +92,43 @@ describe('README table of contents', () => {
     expect(anchor('Review manifests offline')).toBe('review-manifests-offline');
     expect(anchor('Image pull policy: `default` and `enforce`')).toBe('image-pull-policy-default-and-enforce');
     expect(sectionHeadings('## A\n```sh\n## not a heading\n```\n## B\n### C\n')).toEqual(['A', 'B']);
+  });
+});
+
+describe('README and docs links', () => {
+  it('resolve, each to a file of the project and, with #, to one of its headings', () => {
+    const broken: string[] = [];
+    for (const file of DOCS) {
+      const text = readFileSync(join(ROOT, file), 'utf8');
+      for (const link of relativeLinks(text)) {
+        const [path = '', hash] = link.split('#');
+        const target = path === '' ? join(ROOT, file) : join(ROOT, dirname(file), path);
+        if (!existsSync(target)) broken.push(`${file}: ${link} (no file ${relative(ROOT, target)})`);
+        else if (hash !== undefined && !anchorsOf(readFileSync(target, 'utf8')).has(hash)) broken.push(`${file}: ${link} (no heading #${hash})`);
+      }
+    }
+    expect(broken).toEqual([]);
+    expect(DOCS.length).toBeGreaterThanOrEqual(10);
+  });
+
+  it('finds the links and anchors it checks', () => {
+    expect(relativeLinks('[a](docs/x.md#y) [b](https://example.com) `[c](z)`\n```\n[d](w)\n```\n')).toEqual(['docs/x.md#y', 'z']);
+    expect([...anchorsOf('# Deploy\n## Deploy\n## Params\n')]).toEqual(['deploy', 'deploy-1', 'params']);
+  });
+});
+
+describe('README as the front door', () => {
+  it('stays at about 250 lines', () => {
+    expect(README.split('\n').length).toBeLessThanOrEqual(260);
+  });
+
+  it("shows the quick start's answers as the handlers give them for the tutorial Pod", () => {
+    const section = README.slice(README.indexOf('## Quick start'), README.indexOf('\n## ', README.indexOf('## Quick start') + 1));
+    const [mutateAnswer, patch, validateAnswer] = [...section.matchAll(/```json\n([\s\S]*?)```/g)].map((match) => JSON.parse(match[1]!));
+    const expected = (name: string) => JSON.parse(readFileSync(join(ROOT, 'events', `${name}.expected.json`), 'utf8')).body;
+    const mutate = expected('mutate-tutorial-pod');
+    expect({ ...mutateAnswer, response: { ...mutateAnswer.response, patch: JSON.parse(Buffer.from(mutateAnswer.response.patch, 'base64').toString('utf8')) } }).toEqual(mutate);
+    expect(patch).toEqual(mutate.response.patch);
+    expect(validateAnswer).toEqual(expected('validate-tutorial-pod'));
   });
 });
