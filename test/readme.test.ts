@@ -7,6 +7,9 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { checkPolicyText } from '../lib/cli/policy-file';
+import { loadConfig } from '../lib/policies/config';
+import { createFleetPolicy } from '../lib/policies/fleet-policy';
 
 const ROOT = join(import.meta.dirname, '..');
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
@@ -130,5 +133,27 @@ describe('README as the front door', () => {
     expect({ ...mutateAnswer, response: { ...mutateAnswer.response, patch: JSON.parse(Buffer.from(mutateAnswer.response.patch, 'base64').toString('utf8')) } }).toEqual(mutate);
     expect(patch).toEqual(mutate.response.patch);
     expect(validateAnswer).toEqual(expected('validate-tutorial-pod'));
+  });
+});
+
+describe('the README fleet policy example', () => {
+  const section = README.slice(README.indexOf('## Fleet policy'), README.indexOf('\n## ', README.indexOf('## Fleet policy') + 1));
+  const text = /```yaml\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
+  const check = checkPolicyText(text, 'README.md', Date.UTC(2026, 11, 4));
+
+  it('is a valid policy', () => {
+    expect(check.problems).toEqual([]);
+  });
+
+  it('does what the text after it says', () => {
+    if (!check.policy || !check.version) throw new Error('invalid example');
+    const fleet = createFleetPolicy(check.policy, check.version, loadConfig({}));
+    expect(fleet.configFor('prod-eu', 'web')).toMatchObject({ validationAction: 'deny', requireDigest: true });
+    expect(fleet.configFor('dev-us', 'web')).toMatchObject({ validationAction: 'warn', requireDigest: false });
+    expect(fleet.configFor('dev-us', 'team-a-x').allowedRegistries).toEqual([{ host: 'registry.example.com', pathPrefix: 'team-a' }]);
+    expect(fleet.configFor('prod-eu', 'team-a-x').allowedRegistries).toEqual([{ host: 'registry.example.com', pathPrefix: 'team-a' }]);
+    expect(fleet.configFor('dev-us', 'debug-1').exceptions.map((exception) => [exception.name, exception.expires])).toEqual([['busybox-debug', '2027-06-30']]);
+    expect(fleet.configFor('prod-eu', 'debug-1').exceptions).toEqual([]);
+    expect(section).toContain('allowed by exception busybox-debug until\n2027-06-30');
   });
 });
