@@ -335,6 +335,26 @@ describe('caller authentication end to end', () => {
     });
   });
 
+  it('without the role credentials in the environment: 503, and the log names the missing variable', async () => {
+    // The client is a module singleton, perhaps already constructed by an earlier test: this
+    // handler gets modules of its own, whose client is constructed without the variable.
+    vi.resetModules();
+    const fresh = await import('../lib/setup');
+    const saved = process.env.AWS_SECRET_ACCESS_KEY;
+    delete process.env.AWS_SECRET_ACCESS_KEY;
+    try {
+      endpoint.setCurrent(TOKEN_OLD);
+      const handler = fresh.configuredHandler('validate', validateImages, { WEBHOOK_TOKEN_SECRET_ID: endpoint.secretName }, (record) => logs.push(record));
+      expectStatus(await call(handler, TOKEN_OLD), 503);
+      expect(logs).toContainEqual(
+        expect.objectContaining({ level: 'WARN', message: 'token secret could not be read', error: expect.stringMatching(/AWS_SECRET_ACCESS_KEY is not set/) }),
+      );
+      expect(endpoint.requests).toHaveLength(0);
+    } finally {
+      process.env.AWS_SECRET_ACCESS_KEY = saved;
+    }
+  });
+
   describe('a failed AWSPREVIOUS read does not fail the refresh', () => {
     it.each([
       ['throttled', THROTTLED],
