@@ -8,6 +8,8 @@
  *   SDK defaults                 the client as constructed before issue 19: the SDK's default
  *                                credential chain, settings looked up in ~/.aws files
  *   client from the environment  the functions' client of lib/auth/secrets-manager.ts
+ *   + SDK code never run left out  and the SDK modules it never runs left out of the bundle
+ *                                (esbuild.config.cjs), as deployed
  *   deployed                     the bundle exactly as `serverless package` builds it
  *
  * The variants carry the marks of bench/sdk-steps.ts, from which the parts of the SDK's time are
@@ -18,6 +20,7 @@
  */
 import { spawn } from 'node:child_process';
 import { statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -29,13 +32,15 @@ import { table } from './report';
 import { median, round } from './stats';
 import { defaultEnvironment } from './warm';
 
+const { LEAVE_OUT_PLUGIN } = createRequire(import.meta.url)('../esbuild.config.cjs') as { LEAVE_OUT_PLUGIN: string };
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'cold-start-auth-child.cjs');
 const SECRET_ID = 'admission-webhooks/bench/token';
 const TOKEN = 'bench-token-0f1e2d3c4b5a69788796a5b4c3d2e1f0';
 
 export const VARIANTS = [
-  { name: 'SDK defaults', factory: 'createWorkstationClient' },
-  { name: 'client from the environment', factory: 'createSecretsManagerClient' },
+  { name: 'SDK defaults', factory: 'createWorkstationClient', leaveOut: false },
+  { name: 'client from the environment', factory: 'createSecretsManagerClient', leaveOut: false },
+  { name: '+ SDK code never run left out', factory: 'createSecretsManagerClient', leaveOut: true },
 ] as const;
 export type Variant = (typeof VARIANTS)[number];
 export const DEPLOYED = 'deployed';
@@ -85,6 +90,7 @@ async function buildVariant(workDir: string, variant: Variant, index: number): P
     outbase: undefined,
     stdin: { contents: entrySource(variant.factory), resolveDir: ROOT, loader: 'ts', sourcefile: 'mutate-variant.ts' },
     outfile: join(outdir, 'mutate.js'),
+    plugins: variant.leaveOut ? deployed.plugins : deployed.plugins?.filter((plugin) => plugin.name !== LEAVE_OUT_PLUGIN),
   };
   const result = await build(options);
   if (result.errors.length > 0) throw new Error(`esbuild failed for ${variant.name}`);

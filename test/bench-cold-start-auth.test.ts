@@ -58,7 +58,7 @@ describe('authenticated cold-start variants', () => {
       // The SDK loads https (and with it tls) the first time it is evaluated.
       expect(result.parts?.[BUILTINS_PART]).toBeGreaterThan(0);
     }
-    expect(authColdStartTable(report).split('\n')).toHaveLength(2 + 3);
+    expect(authColdStartTable(report).split('\n')).toHaveLength(2 + VARIANTS.length + 1);
     const parts = authColdStartPartsTable(report).split('\n');
     expect(parts).toHaveLength(2 + names.length + 1);
     expect(parts[0]).toContain(VARIANTS[0].name);

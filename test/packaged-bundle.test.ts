@@ -9,8 +9,10 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type BuildOptions, build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SecretsManagerEndpoint } from './support/secrets-manager-endpoint';
 import { ROOT, TMP_PREFIX, type PackagedService, comparableBody, extractZip, packagedService, savedEvents } from './support/serverless';
@@ -103,7 +105,7 @@ function savedEvent(name: string) {
 }
 
 describe('the packaged zips', () => {
-  it.each(['mutate', 'validate'] as const)('%s.zip holds one CommonJS bundle with the Secrets Manager client tree-shaken to GetSecretValue', (name) => {
+  it.each(['mutate', 'validate'] as const)('%s.zip holds one CommonJS bundle with the Secrets Manager client tree-shaken to GetSecretValue, without the default credential chain', (name) => {
     expect(entries[name]).toEqual([`functions/${name}.js`]);
     const code = readFileSync(join(workDir, name, 'functions', `${name}.js`), 'utf8');
     // No SDK module is left to load from outside the zip (the one mention is inside an error message
@@ -114,6 +116,13 @@ describe('the packaged zips', () => {
     expect(code).toContain('AWS4-HMAC-SHA256');
     expect(code).toContain('GetSecretValue');
     for (const command of ['ListSecrets', 'CreateSecret', 'PutSecretValue', 'DeleteSecret', 'RotateSecret']) expect(code).not.toContain(command);
+    // Without the default credential chain (esbuild.config.cjs): no SSO, no web identity through STS,
+    // no credential process, no container credentials; the client is given the role's credentials
+    // from the environment.
+    for (const chain of ['sso_start_url', 'AssumeRoleWithWebIdentity', 'credential_process', 'AWS_CONTAINER_CREDENTIALS_FULL_URI']) {
+      expect(code.includes(chain), chain).toBe(false);
+    }
+    expect(code).toContain('@aws-sdk/credential-provider-node is left out of the function bundles');
   });
 });
 
@@ -156,5 +165,23 @@ describe('the packaged handlers, loaded as the Lambda runtime loads them', () =>
     const calls = secrets.requests.slice(before);
     expect(calls.length).toBeGreaterThan(0);
     expect(calls.every((call) => call.secretId === 'admission-webhooks/dev/token' && call.target === 'secretsmanager.GetSecretValue')).toBe(true);
+  });
+});
+
+describe('the SDK code the functions never run (esbuild.config.cjs)', () => {
+  it('is replaced in a bundle by a module that says so if it is ever called', async () => {
+    const require = createRequire(import.meta.url);
+    const options = (require('../esbuild.config.cjs') as () => BuildOptions)();
+    const { outputFiles } = await build({
+      ...options,
+      stdin: { contents: "import { defaultProvider } from '@aws-sdk/credential-provider-node'; defaultProvider();", resolveDir: ROOT },
+      bundle: true,
+      write: false,
+    });
+    const bundle = outputFiles[0]?.text ?? '';
+    expect(bundle.length).toBeLessThan(2000);
+    expect(() => new Function('require', 'module', 'exports', bundle)(require, { exports: {} }, {})).toThrow(
+      '@aws-sdk/credential-provider-node is left out of the function bundles (esbuild.config.cjs): the functions never run it',
+    );
   });
 });
