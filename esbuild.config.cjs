@@ -76,7 +76,8 @@ const leaveOutWhatTheFunctionsNeverRun = {
 const esbuildOptions = () => ({
   minify: true,
   sourcemap: false,
-  target: 'node22',
+  // The Lambda runtime's Node.js (serverless.yml provider.runtime).
+  target: 'node24',
   platform: 'node',
   format: 'cjs',
   mainFields: ['module', 'main'],

@@ -104,17 +104,23 @@ describe('serverless package (default params, no credentials)', () => {
   it.each([
     ['mutate', 'MutateLambdaFunction'],
     ['validate', 'ValidateLambdaFunction'],
-  ])('defines the %s function: nodejs22.x on arm64, its handler, memory and a timeout above the cluster timeout', (name, logicalId) => {
+  ])('defines the %s function: nodejs24.x on arm64, its handler, memory and a timeout above the cluster timeout', (name, logicalId) => {
     const fn = resource(logicalId);
     expect(fn.Type).toBe('AWS::Lambda::Function');
     expect(fn.Properties).toMatchObject({
       Handler: `functions/${name}.handler`,
-      Runtime: 'nodejs22.x',
+      Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
       MemorySize: 512,
       Timeout: 6,
     });
     expect(fn.Properties?.Code.S3Key).toMatch(new RegExp(`/${name}\\.zip$`));
+  });
+
+  it('bundles for the Node.js of the runtime: esbuild.config.cjs target follows provider.runtime', () => {
+    const runtime = String(resource('MutateLambdaFunction').Properties?.Runtime);
+    const { target } = (require('../esbuild.config.cjs') as () => { target: string })();
+    expect(target).toBe(runtime.replace(/^nodejs(\d+)\.x$/, 'node$1'));
   });
 
   it('gives each function every configuration variable with the default of the design, and the stage\'s token secret (authentication on)', () => {
