@@ -42,10 +42,15 @@ interface ChildResult {
   result: { statusCode: number; headers: Record<string, string>; body: string };
   /** What the handler logged (stdout before the result, and stderr). */
   log: string;
+  /** Whether the process had loaded node:https by the time it answered (the bundled client needs it). */
+  httpsLoaded: boolean;
 }
 
-/** Loads the unzipped handler with `require` in a child Node process and calls it with `event`. */
-function invokeBundle(name: 'mutate' | 'validate', event: unknown): Promise<ChildResult> {
+/**
+ * Loads the unzipped handler with `require` in a child Node process and calls it with `event`;
+ * authentication on (the stage's token secret named), or off with `authOff`.
+ */
+function invokeBundle(name: 'mutate' | 'validate', event: unknown, { authOff = false } = {}): Promise<ChildResult> {
   const functionId = name === 'mutate' ? 'MutateLambdaFunction' : 'ValidateLambdaFunction';
   const variables = service.template.Resources[functionId]?.Properties?.Environment.Variables as Record<string, string>;
   const script = `
@@ -60,7 +65,8 @@ function invokeBundle(name: 'mutate' | 'validate', event: unknown): Promise<Chil
     process.stdin.on('end', async () => {
       const result = await handler(JSON.parse(input), {});
       // The handler logs to stdout too: the result goes last, after a marker.
-      process.stdout.write('\\n' + ${JSON.stringify(RESULT_MARKER)} + JSON.stringify(result));
+      const httpsLoaded = process.moduleLoadList.includes('NativeModule https');
+      process.stdout.write('\\n' + ${JSON.stringify(RESULT_MARKER)} + JSON.stringify({ result, httpsLoaded }));
     });`;
   return new Promise((resolve, reject) => {
     const child = execFile(
@@ -74,7 +80,7 @@ function invokeBundle(name: 'mutate' | 'validate', event: unknown): Promise<Chil
           PATH: process.env.PATH,
           ...variables,
           // As a deploy must (the stage plugin refuses an empty value): name the token secret.
-          WEBHOOK_TOKEN_SECRET_ID: 'admission-webhooks/dev/token',
+          WEBHOOK_TOKEN_SECRET_ID: authOff ? '' : 'admission-webhooks/dev/token',
           AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
           AWS_REGION: 'us-east-1',
           AWS_ACCESS_KEY_ID: 'AKIDLOCALTEST',
@@ -88,7 +94,8 @@ function invokeBundle(name: 'mutate' | 'validate', event: unknown): Promise<Chil
         const at = text.lastIndexOf(RESULT_MARKER);
         try {
           if (at < 0) throw new Error('no result marker');
-          resolve({ result: JSON.parse(text.slice(at + RESULT_MARKER.length)), log: `${text.slice(0, at)}\n${stderr}` });
+          const { result, httpsLoaded } = JSON.parse(text.slice(at + RESULT_MARKER.length));
+          resolve({ result, httpsLoaded, log: `${text.slice(0, at)}\n${stderr}` });
         } catch (problem) {
           reject(new Error(`the ${name} bundle printed no result (${String(problem)}):\n${text}\n${stderr}`));
         }
@@ -152,6 +159,18 @@ describe('the packaged handlers, loaded as the Lambda runtime loads them', () =>
       message: 'Invalid image. Images must come from registry.example.com: container "python" uses "python:3.9-slim"',
     });
     expect(body).toEqual(expected.body);
+  });
+
+  it('evaluates the bundled client only with authentication on: off, it answers without loading node:https', async () => {
+    const { event } = savedEvent('mutate-tutorial-pod');
+    const before = secrets.requests.length;
+    const off = await invokeBundle('mutate', { ...event, pathParameters: { token: 'anything-at-all' } }, { authOff: true });
+    expect(off.result.statusCode).toBe(200);
+    expect(off.log).toContain('caller authentication is off');
+    expect(off.httpsLoaded).toBe(false);
+    expect(secrets.requests.length).toBe(before);
+    const on = await invokeBundle('mutate', { ...event, pathParameters: { token: TOKEN } });
+    expect(on.httpsLoaded).toBe(true);
   });
 
   it('checks the path token against Secrets Manager through the bundled client, and refuses a wrong one with 403', async () => {
