@@ -2,13 +2,14 @@
 // and the benchmark, so what is measured is what is deployed.
 // `module` first in mainFields lets esbuild take a dependency's ES-module build, where it has one, and drop what is unused.
 //
-// The Secrets Manager client is bundled, tree-shaken to what GetSecretValue needs (the plugin below),
-// rather than taken from the nodejs22.x runtime: `npm run bench` measured the authenticated cold start
+// The Secrets Manager client is bundled, tree-shaken to what GetSecretValue needs (the plugins below),
+// rather than taken from the Lambda runtime: `npm run bench` measured the authenticated cold start
 // (SDK load, client, secret read at init; README "Authenticated cold start") 25-118 ms faster that
 // way in every full run, because one file loads faster than the SDK's many modules. The price, also
-// measured there: each zip grows from about 11 KiB to about 115 KiB (the Smithy runtime, SigV4
-// signing and the default credential chain), a cold start with authentication off (local use only)
-// parses that code for nothing, and the SDK version is the lockfile's instead of the runtime's.
+// measured there: each zip grows from about 11 KiB to about 75 KiB (the Smithy runtime and SigV4
+// signing; 115 KiB before the default credential chain was left out), a cold start with
+// authentication off (local use only) parses that code for nothing, and the SDK version is the
+// lockfile's instead of the runtime's.
 // test/packaged-bundle.test.ts runs the packaged zips with no SDK anywhere on the module path.
 //
 // `dynamic-import: false` makes esbuild turn the lazy `import('@aws-sdk/client-secrets-manager')` of
@@ -43,16 +44,45 @@ const getSecretValueOnly = {
   },
 };
 
+/**
+ * SDK modules the functions never run, each replaced in the bundle by a module whose exports throw
+ * an error that says so. The default credential chain (environment, SSO, profiles, web identity,
+ * ECS and EC2 metadata, with the STS and SSO clients they use: about 130 KB of the 300 KB the
+ * client took minified): the functions' client is given the role's credentials from the
+ * environment (lib/auth/secrets-manager.ts), so the SDK keeps a reference to the chain but never
+ * calls it. The commands in scripts/ need the chain, and run the SDK from node_modules, unbundled.
+ */
+const NEVER_RUN_BY_THE_FUNCTIONS = {
+  '@aws-sdk/credential-provider-node': ['defaultProvider'],
+};
+const LEAVE_OUT_PLUGIN = 'sdk-code-the-functions-never-run';
+
+const leaveOutWhatTheFunctionsNeverRun = {
+  name: LEAVE_OUT_PLUGIN,
+  setup(build) {
+    const names = Object.keys(NEVER_RUN_BY_THE_FUNCTIONS).map((name) => name.replace(/[/.]/g, '\\$&'));
+    build.onResolve({ filter: new RegExp(`^(${names.join('|')})$`) }, (args) => ({ path: args.path, namespace: LEAVE_OUT_PLUGIN }));
+    build.onLoad({ filter: /.*/, namespace: LEAVE_OUT_PLUGIN }, (args) => {
+      const message = `${args.path} is left out of the function bundles (esbuild.config.cjs): the functions never run it`;
+      return {
+        contents: NEVER_RUN_BY_THE_FUNCTIONS[args.path].map((name) => `export function ${name}() { throw new Error(${JSON.stringify(message)}); }`).join('\n'),
+        loader: 'js',
+      };
+    });
+  },
+};
+
 /** Plain esbuild options (what the benchmark passes to esbuild.build). */
 const esbuildOptions = () => ({
   minify: true,
   sourcemap: false,
-  target: 'node22',
+  // The Lambda runtime's Node.js (serverless.yml provider.runtime).
+  target: 'node24',
   platform: 'node',
   format: 'cjs',
   mainFields: ['module', 'main'],
   legalComments: 'none',
-  plugins: [getSecretValueOnly],
+  plugins: [getSecretValueOnly, leaveOutWhatTheFunctionsNeverRun],
   supported: { 'dynamic-import': false },
 });
 
@@ -78,3 +108,4 @@ module.exports = (serverless) =>
   serverless ? { ...esbuildOptions(), exclude: [], outputWorkFolder: workFolder(serverless) } : esbuildOptions();
 module.exports.SECRETS_MANAGER = SECRETS_MANAGER;
 module.exports.workFolder = workFolder;
+module.exports.LEAVE_OUT_PLUGIN = LEAVE_OUT_PLUGIN;

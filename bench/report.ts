@@ -24,6 +24,8 @@ export const TARGETS = {
   zipBytesMax: 16 * 1024,
   /** Cold start (process wall time, spawn to exit) above a bare `node -e 0`. */
   coldStartOverFloorMsMax: 25,
+  /** The same with authentication on, the SDK started and the secret read (issue 19). */
+  authenticatedColdStartOverFloorMsMax: 60,
   /** Warm p50 time per review over the floor's (JSON.parse + JSON.stringify of the same payload). */
   warmRatioMax: 2,
   /** Reviews per second over HTTP, as a share of an empty handler's that writes the same log line. */

@@ -13,7 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { parseTokenSecret } from '../lib/auth/caller-auth';
-import { secretsManagerFetcher } from '../lib/auth/secrets-manager';
+import { loadWorkstationClient, secretsManagerFetcher } from '../lib/auth/secrets-manager';
 import { isObject } from '../lib/common/json';
 import { admissionRequest } from '../lib/transport/admission-event';
 import { isEntryPoint } from './entry-point';
@@ -115,9 +115,9 @@ export function parseSmokeArgs(argv: readonly string[], env: SmokeIo['env']): Sm
 
 /** The token of the secret's AWSCURRENT version (the one a cluster should have), for `cluster` in a fleet. */
 export async function tokenFromSecret(options: SmokeOptions, env: NodeJS.ProcessEnv = process.env): Promise<string> {
-  // The SDK client reads its region from the environment, as the functions' does.
+  // The SDK client reads its region from the environment; credentials are the workstation's (profile, SSO, ...).
   env.AWS_REGION = options.region;
-  const secret = await secretsManagerFetcher(options.secretId as string)('AWSCURRENT', options.timeoutSeconds * 1000);
+  const secret = await secretsManagerFetcher(options.secretId as string, loadWorkstationClient)('AWSCURRENT', options.timeoutSeconds * 1000);
   if (secret === undefined) throw new Error('the secret has no AWSCURRENT version');
   const entries = parseTokenSecret(secret);
   const clusters = entries.filter((entry) => entry.cluster !== undefined).map((entry) => entry.cluster as string);

@@ -7,7 +7,7 @@
  *   npm run webhook-config -- --url https://webhooks.example.com --secret-id admission-webhooks/prod/token
  *
  * `--secret-id` reads the token from Secrets Manager (AWSCURRENT) with the same
- * SDK client the functions use, in `--region` (else `AWS_REGION`, else the AWS profile's region);
+ * SDK's default credentials (a profile, SSO, ...), in `--region` (else `AWS_REGION`, else the AWS profile's region);
  * a fleet secret (`{"tokens": {...}}`) needs `--cluster <name>`. `--help` prints the usage. `--ca-bundle <pem file>` adds a caBundle, for an endpoint whose certificate
  * is not publicly trusted (a private CA, or a local test server).
  *
@@ -29,7 +29,7 @@ import { createFleetPolicy } from '../lib/policies/fleet-policy';
 import type { MirrorRule } from '../lib/policies/image-mirrors';
 import { checkPolicyFile, problemLine } from '../lib/cli/policy-file';
 import { parseTokenSecret } from '../lib/auth/caller-auth';
-import { secretsManagerFetcher } from '../lib/auth/secrets-manager';
+import { loadWorkstationClient, secretsManagerFetcher } from '../lib/auth/secrets-manager';
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -431,12 +431,12 @@ export async function main(argv: readonly string[]): Promise<string> {
   webhookConfigurations({ ...options, token: options.token || 'x'.repeat(16) });
   if (fromPolicy?.warning) process.stderr.write(`webhook-config: warning: ${fromPolicy.warning}\n`);
   if (values['secret-id'] !== undefined) {
-    // The functions' client (lib/auth/secrets-manager.ts) takes its region from the environment, as on
-    // Lambda; --region is given to it there. It is created on this first call.
+    // The workstation client (lib/auth/secrets-manager.ts) takes its region from AWS_REGION, else the
+    // profile; --region is given to it there. It is created on this first call.
     if (values.region !== undefined) process.env.AWS_REGION = values.region;
     let secret: string | undefined;
     try {
-      secret = await secretsManagerFetcher(values['secret-id'])('AWSCURRENT', 10_000);
+      secret = await secretsManagerFetcher(values['secret-id'], loadWorkstationClient)('AWSCURRENT', 10_000);
     } catch (error) {
       if (REGION_MISSING.test(String((error as Error)?.message))) {
         throw new UsageError(`the AWS region is missing: give --region <region> (or set AWS_REGION) for the secret ${values['secret-id']}`);

@@ -147,7 +147,8 @@ describe('caller authentication end to end', () => {
     endpoint.setCurrent(TOKEN_OLD);
     const handler = validateHandler();
     expectAllowed(await call(handler, TOKEN_OLD));
-    expect(endpoint.requests.map((request) => [request.secretId, request.versionStage]).sort()).toEqual([
+    // AWSCURRENT alone lets the review through; the AWSPREVIOUS read may still be on its way.
+    await expect.poll(() => endpoint.requests.map((request) => [request.secretId, request.versionStage]).sort(), { timeout: 5000 }).toEqual([
       [endpoint.secretName, 'AWSCURRENT'],
       [endpoint.secretName, 'AWSPREVIOUS'],
     ]);
@@ -342,6 +343,26 @@ describe('caller authentication end to end', () => {
       expectAllowed(await call(handler, TOKEN_NEW));
       expectStatus(await call(handler, TOKEN_OLD), 403);
     });
+  });
+
+  it('without the role credentials in the environment: 503, and the log names the missing variable', async () => {
+    // The client is a module singleton, perhaps already constructed by an earlier test: this
+    // handler gets modules of its own, whose client is constructed without the variable.
+    vi.resetModules();
+    const fresh = await import('../lib/setup');
+    const saved = process.env.AWS_SECRET_ACCESS_KEY;
+    delete process.env.AWS_SECRET_ACCESS_KEY;
+    try {
+      endpoint.setCurrent(TOKEN_OLD);
+      const handler = fresh.configuredHandler('validate', validateImages, { WEBHOOK_TOKEN_SECRET_ID: endpoint.secretName }, { log: (record) => logs.push(record) });
+      expectStatus(await call(handler, TOKEN_OLD), 503);
+      expect(logs).toContainEqual(
+        expect.objectContaining({ level: 'WARN', message: 'token secret could not be read', error: expect.stringMatching(/AWS_SECRET_ACCESS_KEY is not set/) }),
+      );
+      expect(endpoint.requests).toHaveLength(0);
+    } finally {
+      process.env.AWS_SECRET_ACCESS_KEY = saved;
+    }
   });
 
   describe('a failed AWSPREVIOUS read does not fail the refresh', () => {

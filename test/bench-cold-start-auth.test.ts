@@ -3,7 +3,18 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { VARIANTS, authColdStartFigures, authColdStartTable, authenticatedColdStarts, buildAuthVariants } from '../bench/cold-start-auth';
+import {
+  BUILTINS_PART,
+  PARTS,
+  type PartName,
+  VARIANTS,
+  authColdStartFigures,
+  authColdStartPartsTable,
+  authColdStartTable,
+  authenticatedColdStarts,
+  buildAuthVariants,
+} from '../bench/cold-start-auth';
+import { buildBundles } from '../bench/build';
 import { tutorialPayload } from '../bench/payloads';
 
 const dir = mkdtempSync(join(tmpdir(), 'bench-auth-test-'));
@@ -12,43 +23,48 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('authenticated cold-start variants', () => {
   let bundles: Awaited<ReturnType<typeof buildAuthVariants>>;
 
-  // The first two variants: the SDK left to the runtime, and bundled (reading at init does not change the bundling).
-  const variants = VARIANTS.slice(0, 2);
-
-  it('builds one mutate bundle per variant: the SDK left to the runtime, or bundled and tree-shaken', async () => {
-    bundles = await buildAuthVariants(dir, variants);
-    expect(bundles.map((bundle) => bundle.name)).toEqual(variants.map((variant) => variant.name));
-    for (const [index, variant] of variants.entries()) {
-      const code = readFileSync(bundles[index]?.file ?? '', 'utf8');
+  it('builds one mutate bundle per variant, each with the client tree-shaken to GetSecretValue and the marks of bench/sdk-steps.ts', async () => {
+    bundles = await buildAuthVariants(dir);
+    expect(bundles.map((bundle) => bundle.name)).toEqual(VARIANTS.map((variant) => variant.name));
+    for (const bundle of bundles) {
+      const code = readFileSync(bundle.file, 'utf8');
       // Booleans, not toContain: a failure would print the whole bundle.
       const has = (text: string) => code.includes(text);
-      expect(has('require("@aws-sdk/client-secrets-manager")'), variant.name).toBe(!variant.bundleSdk);
-      expect(has('AWS4-HMAC-SHA256'), variant.name).toBe(variant.bundleSdk);
-      // Tree-shaken: no Secrets Manager command but GetSecretValue (the package's index would keep all of them).
-      expect(has('RotateSecretCommand') || has('PutSecretValueCommand'), variant.name).toBe(false);
+      expect(has('AWS4-HMAC-SHA256'), bundle.name).toBe(true);
+      expect(has('benchMarkSend'), bundle.name).toBe(true);
+      expect(has('RotateSecretCommand') || has('PutSecretValueCommand'), bundle.name).toBe(false);
     }
-    const [runtime, bundled] = bundles;
-    expect(bundled?.zipBytes).toBeGreaterThan(5 * (runtime?.zipBytes ?? 0));
   }, 60_000);
 
   it('answers a first review with the token read from the local Secrets Manager, and reports its parts', async () => {
-    // One round, no warm-up: four processes.
-    const report = await authenticatedColdStarts(bundles, tutorialPayload().event, dir, 1, 0);
+    const deployed = (await buildBundles(join(dir, 'deployed'))).find((bundle) => bundle.name === 'mutate');
+    if (!deployed) throw new Error('no mutate bundle');
+    // One round, no warm-up: a floor and two processes per bundle.
+    const report = await authenticatedColdStarts([...bundles, { ...deployed, name: 'deployed' }], tutorialPayload().event, dir, 1, 0);
     expect(report.runs).toBe(1);
     expect(report.floorWallMs).toBeGreaterThan(0);
-    for (const [index, result] of report.variants.entries()) {
+    const names: PartName[] = [BUILTINS_PART, ...PARTS.map(([name]) => name)];
+    for (const result of report.variants) {
       expect(result).toMatchObject({ statusCode: 200, allowed: true });
-      const parts = result.onDemand;
-      for (const key of ['bundleLoadMs', 'clientMs', 'secretReadMs', 'reviewMs', 'firstReviewMs', 'answeredMs', 'wallMs'] as const) {
-        expect(parts[key]).toBeGreaterThanOrEqual(0);
+      for (const value of Object.values(result.onDemand)) expect(value).toBeGreaterThanOrEqual(0);
+      expect(result.onDemand.answeredMs).toBeGreaterThan(result.onDemand.bundleLoadMs);
+      // Only the variants carry marks; the deployed bundle has the coarse parts alone.
+      if (result.name === 'deployed') {
+        expect(result.parts).toBeUndefined();
+        continue;
       }
-      // Only a runtime SDK is required from NODE_PATH, so only it has a load time of its own.
-      expect(parts.sdkLoadMs > 0).toBe(!variants[index]?.bundleSdk);
-      expect(parts.answeredMs).toBeGreaterThan(parts.bundleLoadMs);
+      expect(Object.keys(result.parts ?? {}).sort()).toEqual([...names].sort());
+      for (const name of names) expect(result.parts?.[name], name).toBeGreaterThanOrEqual(0);
+      // The SDK loads https (and with it tls) the first time it is evaluated.
+      expect(result.parts?.[BUILTINS_PART]).toBeGreaterThan(0);
     }
-    const text = authColdStartTable(report);
-    expect(text.split('\n')).toHaveLength(2 + 2);
-    expect(text).toContain('in bundle');
-    expect(Object.keys(authColdStartFigures(report))).toEqual(['runs', 'floorWallMs', ...variants.map((variant) => variant.name)]);
+    expect(authColdStartTable(report).split('\n')).toHaveLength(2 + VARIANTS.length + 1);
+    const parts = authColdStartPartsTable(report).split('\n');
+    expect(parts).toHaveLength(2 + names.length + 1);
+    expect(parts[0]).toContain(VARIANTS[0].name);
+    expect(parts[0]).not.toContain('deployed');
+    const figures = authColdStartFigures(report) as Record<string, unknown>;
+    expect(Object.keys(figures)).toEqual(['runs', 'floorWallMs', ...VARIANTS.map((variant) => variant.name), 'deployed']);
+    expect(Object.keys((figures[VARIANTS[0].name] as { parts: object }).parts)).toHaveLength(names.length);
   }, 60_000);
 });

@@ -155,7 +155,7 @@ describe('build', () => {
     expect(options).toMatchObject({ bundle: true, format: 'cjs', minify: true, platform: 'node' });
     expect(options.entryPoints).toEqual(['functions/mutate.ts', 'functions/validate.ts']);
     expect(options.external ?? []).toEqual([]);
-    expect(options.plugins?.map((plugin) => plugin.name)).toEqual(['secrets-manager-get-secret-value-only']);
+    expect(options.plugins?.map((plugin) => plugin.name)).toEqual(['secrets-manager-get-secret-value-only', 'sdk-code-the-functions-never-run']);
   });
 
   it('builds bundles that answer the tutorial Pod as the handlers do', async () => {

@@ -8,8 +8,10 @@
  * with no AWS SDK anywhere on the child's module path.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type BuildOptions, build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ChildResult, invokeUnzipped } from './support/bundle';
 import { SecretsManagerEndpoint } from './support/secrets-manager-endpoint';
@@ -35,14 +37,17 @@ afterAll(async () => {
   if (workDir) rmSync(workDir, { recursive: true, force: true });
 });
 
-/** Loads the unzipped handler with `require` in a child Node process and calls it with `event`. */
-function invokeBundle(name: 'mutate' | 'validate', event: unknown): Promise<ChildResult> {
+/**
+ * Loads the unzipped handler with `require` in a child Node process and calls it with `event`;
+ * authentication on (the stage's token secret named), or off with `authOff`.
+ */
+function invokeBundle(name: 'mutate' | 'validate', event: unknown, { authOff = false } = {}): Promise<ChildResult> {
   const functionId = name === 'mutate' ? 'MutateLambdaFunction' : 'ValidateLambdaFunction';
   const variables = service.template.Resources[functionId]?.Properties?.Environment.Variables as Record<string, string>;
   return invokeUnzipped(join(workDir, name), name, {
     ...variables,
     // As a deploy must (the stage plugin refuses an empty value): name the token secret.
-    WEBHOOK_TOKEN_SECRET_ID: 'admission-webhooks/dev/token',
+    WEBHOOK_TOKEN_SECRET_ID: authOff ? '' : 'admission-webhooks/dev/token',
     AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
     AWS_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: 'AKIDLOCALTEST',
@@ -58,7 +63,7 @@ function savedEvent(name: string) {
 }
 
 describe('the packaged zips', () => {
-  it.each(['mutate', 'validate'] as const)('%s.zip holds one CommonJS bundle with the Secrets Manager client tree-shaken to GetSecretValue, and the policy', (name) => {
+  it.each(['mutate', 'validate'] as const)('%s.zip holds one CommonJS bundle with the Secrets Manager client tree-shaken to GetSecretValue, without the default credential chain, and the policy', (name) => {
     expect([...(entries[name] ?? [])].sort()).toEqual([`functions/${name}.js`, 'policy.json']);
     const code = readFileSync(join(workDir, name, 'functions', `${name}.js`), 'utf8');
     // No SDK module is left to load from outside the zip (the one mention is inside an error message
@@ -69,6 +74,13 @@ describe('the packaged zips', () => {
     expect(code).toContain('AWS4-HMAC-SHA256');
     expect(code).toContain('GetSecretValue');
     for (const command of ['ListSecrets', 'CreateSecret', 'PutSecretValue', 'DeleteSecret', 'RotateSecret']) expect(code).not.toContain(command);
+    // Without the default credential chain (esbuild.config.cjs): no SSO, no web identity through STS,
+    // no credential process, no container credentials; the client is given the role's credentials
+    // from the environment.
+    for (const chain of ['sso_start_url', 'AssumeRoleWithWebIdentity', 'credential_process', 'AWS_CONTAINER_CREDENTIALS_FULL_URI']) {
+      expect(code.includes(chain), chain).toBe(false);
+    }
+    expect(code).toContain('@aws-sdk/credential-provider-node is left out of the function bundles');
   });
 });
 
@@ -100,6 +112,18 @@ describe('the packaged handlers, loaded as the Lambda runtime loads them', () =>
     expect(body).toEqual(expected.body);
   });
 
+  it('evaluates the bundled client only with authentication on: off, it answers without loading node:https', async () => {
+    const { event } = savedEvent('mutate-tutorial-pod');
+    const before = secrets.requests.length;
+    const off = await invokeBundle('mutate', { ...event, pathParameters: { token: 'anything-at-all' } }, { authOff: true });
+    expect(off.result.statusCode).toBe(200);
+    expect(off.log).toContain('caller authentication is off');
+    expect(off.httpsLoaded).toBe(false);
+    expect(secrets.requests.length).toBe(before);
+    const on = await invokeBundle('mutate', { ...event, pathParameters: { token: TOKEN } });
+    expect(on.httpsLoaded).toBe(true);
+  });
+
   it('checks the path token against Secrets Manager through the bundled client, and refuses a wrong one with 403', async () => {
     const before = secrets.requests.length;
     const { event } = savedEvent('mutate-tutorial-pod');
@@ -111,5 +135,23 @@ describe('the packaged handlers, loaded as the Lambda runtime loads them', () =>
     const calls = secrets.requests.slice(before);
     expect(calls.length).toBeGreaterThan(0);
     expect(calls.every((call) => call.secretId === 'admission-webhooks/dev/token' && call.target === 'secretsmanager.GetSecretValue')).toBe(true);
+  });
+});
+
+describe('the SDK code the functions never run (esbuild.config.cjs)', () => {
+  it('is replaced in a bundle by a module that says so if it is ever called', async () => {
+    const require = createRequire(import.meta.url);
+    const options = (require('../esbuild.config.cjs') as () => BuildOptions)();
+    const { outputFiles } = await build({
+      ...options,
+      stdin: { contents: "import { defaultProvider } from '@aws-sdk/credential-provider-node'; defaultProvider();", resolveDir: ROOT },
+      bundle: true,
+      write: false,
+    });
+    const bundle = outputFiles[0]?.text ?? '';
+    expect(bundle.length).toBeLessThan(2000);
+    expect(() => new Function('require', 'module', 'exports', bundle)(require, { exports: {} }, {})).toThrow(
+      '@aws-sdk/credential-provider-node is left out of the function bundles (esbuild.config.cjs): the functions never run it',
+    );
   });
 });

@@ -4,8 +4,12 @@
  * singleton, so the endpoint and environment are set once for the file, before
  * the first call creates it; each test scripts the endpoint afresh.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as sdk from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type SdkClient, loadClient, secretsManagerFetcher } from '../lib/auth/secrets-manager';
+import { type SdkClient, clientLoader, createSecretsManagerClient, loadClient, secretsManagerFetcher } from '../lib/auth/secrets-manager';
 import {
   type SecretsManagerEndpoint,
   serviceError,
@@ -236,5 +240,85 @@ describe('the budget covers loading the SDK and constructing the client', () => 
 
   it('loads the SDK and constructs the client once for the process', async () => {
     expect(await loadClient()).toBe(await loadClient());
+  });
+});
+
+describe('the functions\' client, configured from the environment Lambda gives it', () => {
+  /** The request the client would send, signed, captured instead of sent. */
+  async function signedRequest(client: sdk.SecretsManagerClient): Promise<{ hostname: string; authorization: string }> {
+    let captured: { hostname: string; headers: Record<string, string> } | undefined;
+    client.middlewareStack.addRelativeTo(
+      () => async (args: { request: unknown }) => {
+        captured = args.request as typeof captured;
+        throw new Error('captured before sending');
+      },
+      { relation: 'after', toMiddleware: 'httpSigningMiddleware', name: 'captureSignedRequest' },
+    );
+    await expect(client.send(new sdk.GetSecretValueCommand({ SecretId: 'webhook/caller-token' }))).rejects.toThrow('captured before sending');
+    return { hostname: captured?.hostname ?? '', authorization: captured?.headers.authorization ?? '' };
+  }
+
+  const lambdaEnvironment = { AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'AKIDLOCALTESTONLY0002', AWS_SECRET_ACCESS_KEY: 'local-test-secret', AWS_SESSION_TOKEN: 'local-test-session' };
+
+  it('sends to the regional endpoint of AWS_REGION, signed for it with the role credentials and session token', async () => {
+    const { hostname, authorization } = await signedRequest(createSecretsManagerClient(sdk, undefined, lambdaEnvironment));
+    expect(hostname).toBe('secretsmanager.us-east-1.amazonaws.com');
+    expect(authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=AKIDLOCALTESTONLY0002\/\d{8}\/us-east-1\/secretsmanager\/aws4_request/);
+    expect(authorization).toMatch(/SignedHeaders=[^,]*x-amz-security-token/);
+  });
+
+  it('follows a region given to it: both the endpoint and the signing region', async () => {
+    const { hostname, authorization } = await signedRequest(createSecretsManagerClient(sdk, 'eu-west-1', lambdaEnvironment));
+    expect(hostname).toBe('secretsmanager.eu-west-1.amazonaws.com');
+    expect(authorization).toMatch(/\/\d{8}\/eu-west-1\/secretsmanager\/aws4_request/);
+  });
+
+  it('sends to AWS_ENDPOINT_URL_SECRETS_MANAGER when set, signed for the region given to it', async () => {
+    endpoint.setCurrent(TOKEN_A);
+    const load = clientLoader((loaded) => createSecretsManagerClient(loaded, 'eu-west-1'));
+    await expect(secretsManagerFetcher(endpoint.secretName, load)('AWSCURRENT', BUDGET_MS)).resolves.toBe(TOKEN_A);
+    expect(endpoint.requests[0]?.authorization).toMatch(/\/\d{8}\/eu-west-1\/secretsmanager\/aws4_request/);
+  });
+
+  it('reads no ~/.aws/config: an endpoint_url or region there changes nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'aws-config-'));
+    const saved = process.env.AWS_CONFIG_FILE;
+    try {
+      process.env.AWS_CONFIG_FILE = join(dir, 'config');
+      writeFileSync(process.env.AWS_CONFIG_FILE, '[default]\nregion = ap-south-1\nendpoint_url = http://127.0.0.1:9\n');
+      const { hostname } = await signedRequest(createSecretsManagerClient(sdk, undefined, lambdaEnvironment));
+      expect(hostname).toBe('secretsmanager.us-east-1.amazonaws.com');
+    } finally {
+      process.env.AWS_CONFIG_FILE = saved;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it.each([
+    [['AWS_SECRET_ACCESS_KEY'], /^Secrets Manager client: AWS_SECRET_ACCESS_KEY is not set \(Lambda sets the region and the function role's credentials/],
+    [['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'], /: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set/],
+    [['AWS_REGION'], /: AWS_REGION is not set/],
+  ])('refuses to construct without %j, naming what is missing', (names, message) => {
+    const env: Record<string, string | undefined> = { ...lambdaEnvironment };
+    for (const name of names) delete env[name];
+    expect(() => createSecretsManagerClient(sdk, undefined, env)).toThrow(message);
+  });
+
+  it('needs no AWS_REGION when a region is given, nor a session token (long-term keys, local use)', async () => {
+    const { hostname, authorization } = await signedRequest(
+      createSecretsManagerClient(sdk, 'eu-west-1', { AWS_ACCESS_KEY_ID: 'AKIDLOCALTESTONLY0003', AWS_SECRET_ACCESS_KEY: 'local-test-secret' }),
+    );
+    expect(hostname).toBe('secretsmanager.eu-west-1.amazonaws.com');
+    expect(authorization).not.toMatch(/x-amz-security-token/);
+  });
+
+  it('a read with a client that cannot be constructed rejects with that error, and the next read constructs again', async () => {
+    endpoint.setCurrent(TOKEN_A);
+    const env: Record<string, string | undefined> = { ...process.env, AWS_SECRET_ACCESS_KEY: undefined };
+    const fetch = secretsManagerFetcher(endpoint.secretName, clientLoader((loaded) => createSecretsManagerClient(loaded, undefined, env)));
+    await expect(fetch('AWSCURRENT', BUDGET_MS)).rejects.toThrow(/AWS_SECRET_ACCESS_KEY is not set/);
+    env.AWS_SECRET_ACCESS_KEY = process.env.AWS_SECRET_ACCESS_KEY;
+    await expect(fetch('AWSCURRENT', BUDGET_MS)).resolves.toBe(TOKEN_A);
+    expect(endpoint.requests).toHaveLength(1);
   });
 });

@@ -12,6 +12,8 @@ export interface ChildResult {
   result: { statusCode: number; headers: Record<string, string>; body: string };
   /** What the handler logged (stdout before the result, and stderr). */
   log: string;
+  /** Whether the process had loaded node:https by the time it answered (the bundled client needs it). */
+  httpsLoaded: boolean;
 }
 
 /** `root`: the unzipped zip; `name`: the function (its bundle is functions/<name>.js); `env`: the whole environment. */
@@ -28,7 +30,8 @@ export function invokeUnzipped(root: string, name: string, env: Record<string, s
     process.stdin.on('end', async () => {
       const result = await handler(JSON.parse(input), {});
       // The handler logs to stdout too: the result goes last, after a marker.
-      process.stdout.write('\\n' + ${JSON.stringify(RESULT_MARKER)} + JSON.stringify(result));
+      const httpsLoaded = process.moduleLoadList.includes('NativeModule https');
+      process.stdout.write('\\n' + ${JSON.stringify(RESULT_MARKER)} + JSON.stringify({ result, httpsLoaded }));
     });`;
   return new Promise((resolve, reject) => {
     const child = execFile(
@@ -41,7 +44,8 @@ export function invokeUnzipped(root: string, name: string, env: Record<string, s
         const at = text.lastIndexOf(RESULT_MARKER);
         try {
           if (at < 0) throw new Error('no result marker');
-          resolve({ result: JSON.parse(text.slice(at + RESULT_MARKER.length)), log: `${text.slice(0, at)}\n${stderr}` });
+          const { result, httpsLoaded } = JSON.parse(text.slice(at + RESULT_MARKER.length));
+          resolve({ result, httpsLoaded, log: `${text.slice(0, at)}\n${stderr}` });
         } catch (problem) {
           reject(new Error(`the ${name} bundle printed no result (${String(problem)}):\n${text}\n${stderr}`));
         }
