@@ -6,7 +6,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readPolicyFileWithPositions } from '../lib/cli/policy-file';
 import type { LogRecord } from '../lib/common/log';
 import { ConfigError, loadConfig } from '../lib/policies/config';
@@ -16,6 +16,7 @@ import { checkPolicyDocument } from '../lib/policies/policy-document';
 import { validateImages } from '../lib/policies/validate';
 import { configuredHandler } from '../lib/setup';
 import { podRequest, restEvent, review } from './support/reviews';
+import { type SecretsManagerEndpoint, startSecretsManagerEndpoint, useEndpointEnvironment } from './support/secrets-manager-endpoint';
 
 const DAY = 24 * 60 * 60 * 1000;
 const NOW = Date.UTC(2026, 11, 4, 12);
@@ -219,5 +220,32 @@ describe('configuredHandler with a policy file', () => {
     const versionOf = (lines: LogRecord[]) => lines.find((record) => record.message === 'admission review')?.policyVersion;
     expect(versionOf(records)).toMatch(/^[0-9a-f]{12}$/);
     expect(versionOf(records)).not.toBe(versionOf(other));
+  });
+});
+
+describe('a policy naming a cluster the token secret has no token for', () => {
+  let endpoint: SecretsManagerEndpoint;
+  let restore: () => void;
+  beforeAll(async () => {
+    endpoint = await startSecretsManagerEndpoint('fleet/tokens');
+    restore = useEndpointEnvironment(endpoint);
+  });
+  afterAll(async () => {
+    restore?.();
+    await endpoint?.close();
+  });
+
+  it('is logged once at start-up, naming those clusters, and the named ones still get in', async () => {
+    endpoint.setCurrent(JSON.stringify({ tokens: { 'prod-eu': 'prod-eu-token-0123456789' } }));
+    const dir = mkdtempSync(join(tmpdir(), 'fleet-missing-'));
+    const file = join(dir, 'policy.json');
+    writeFileSync(file, JSON.stringify(POLICY));
+    const records: LogRecord[] = [];
+    const handler = configuredHandler('validate', validateImages, { POLICY_FILE: file, WEBHOOK_TOKEN_SECRET_ID: endpoint.secretName }, { log: (record) => records.push(record) });
+    const event = () => restEvent(review(pod(['registry.example.com/app@sha256:' + 'a'.repeat(64)])), { pathParameters: { token: 'prod-eu-token-0123456789' } });
+    for (let i = 0; i < 3; i += 1) expect((await handler(event())).statusCode).toBe(200);
+    const warnings = records.filter((record) => record.level === 'WARN' && String(record.message).includes('no token for'));
+    expect(warnings).toEqual([expect.objectContaining({ clusters: ['dev-us'], webhook: 'validate', policyVersion: expect.stringMatching(/^[0-9a-f]{12}$/) })]);
+    expect(records.find((record) => record.message === 'admission review')).toMatchObject({ cluster: 'prod-eu' });
   });
 });
