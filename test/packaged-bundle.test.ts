@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { type BuildOptions, build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ChildResult, invokeUnzipped } from './support/bundle';
-import { SecretsManagerEndpoint } from './support/secrets-manager-endpoint';
+import { SecretsManagerEndpoint, endpointEnvironment } from './support/secrets-manager-endpoint';
 import { ROOT, TMP_PREFIX, type PackagedService, comparableBody, extractZip, packagedService, savedEvents } from './support/serverless';
 
 const TOKEN = 'local-test-token';
@@ -48,11 +48,7 @@ function invokeBundle(name: 'mutate' | 'validate', event: unknown, { authOff = f
     ...variables,
     // As a deploy must (the stage plugin refuses an empty value): name the token secret.
     WEBHOOK_TOKEN_SECRET_ID: authOff ? '' : 'admission-webhooks/dev/token',
-    AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'AKIDLOCALTEST',
-    AWS_SECRET_ACCESS_KEY: 'local-test-secret',
-    AWS_EC2_METADATA_DISABLED: 'true',
+    ...endpointEnvironment(secrets),
   }, event);
 }
 

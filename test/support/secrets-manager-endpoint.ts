@@ -329,12 +329,9 @@ function send(response: ServerResponse, status: number, body: unknown): void {
 /** Starts an endpoint; close it in afterAll / afterEach. */
 export const startSecretsManagerEndpoint = (secretName?: string, region?: string) => SecretsManagerEndpoint.start(secretName, region);
 
-/**
- * Points the AWS SDK at `endpoint` with dummy credentials and no shared config
- * files; returns a function that restores the previous environment.
- */
-export function useEndpointEnvironment(endpoint: SecretsManagerEndpoint): () => void {
-  const values: Record<string, string> = {
+/** The environment that points the AWS SDK at `endpoint`, with dummy credentials and no shared config files. */
+export function endpointEnvironment(endpoint: SecretsManagerEndpoint): Record<string, string> {
+  return {
     AWS_ENDPOINT_URL_SECRETS_MANAGER: endpoint.url,
     AWS_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: 'AKIDLOCALTESTONLY0001',
@@ -343,6 +340,14 @@ export function useEndpointEnvironment(endpoint: SecretsManagerEndpoint): () => 
     AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
     AWS_EC2_METADATA_DISABLED: 'true',
   };
+}
+
+/**
+ * Points this process's AWS SDK at `endpoint` (endpointEnvironment); returns a function that
+ * restores the previous environment.
+ */
+export function useEndpointEnvironment(endpoint: SecretsManagerEndpoint): () => void {
+  const values = endpointEnvironment(endpoint);
   const cleared = ['AWS_SESSION_TOKEN', 'AWS_PROFILE', 'AWS_ENDPOINT_URL', 'AWS_IGNORE_CONFIGURED_ENDPOINT_URLS'];
   const saved = new Map<string, string | undefined>();
   for (const name of [...Object.keys(values), ...cleared]) saved.set(name, process.env[name]);
