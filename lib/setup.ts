@@ -54,7 +54,7 @@ export const readJsonPolicyFile: ReadPolicyFile = (file) => {
 };
 
 /** A policy document checked and compiled; its problems, each with its field, as one ConfigError. */
-export function compilePolicyDocument(document: unknown, file: string): CompiledPolicy {
+function compilePolicyDocument(document: unknown, file: string): CompiledPolicy {
   const { policy, problems } = checkPolicyDocument(document);
   if (!policy) {
     const lines = problems.map((problem) => `  ${problem.path.length > 0 ? `${formatPath(problem.path)}: ` : ''}${problem.message}`);

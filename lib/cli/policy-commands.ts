@@ -39,7 +39,7 @@ export function policyCheck(file: string, now: number = Date.now()): CommandOutp
 }
 
 /** The effective policy written as the policy file writes its fields. */
-export function effectiveFields(config: Config): Record<string, unknown> {
+function effectiveFields(config: Config): Record<string, unknown> {
   return {
     allowedRegistries: config.allowedRegistries.map(formatRegistryRule),
     imagePullSecrets: config.imagePullSecrets.map(({ name, registries }) => (registries ? { name, registries: registries.map(formatRegistryRule) } : name)),

@@ -109,7 +109,7 @@ function named(pattern: RegExp, what: string) {
 
 const NAMESPACE_NAME = named(DNS_LABEL, 'namespace name');
 
-export const registryRule = (text: string, path: FieldPath, problems: Problems): RegistryRule | undefined => {
+const registryRule = (text: string, path: FieldPath, problems: Problems): RegistryRule | undefined => {
   try {
     return parseRegistryRule(text);
   } catch (error) {
