@@ -430,7 +430,7 @@ export function instructions(url: string, options: EndpointOptions): string {
     `secret: ${options.secretId}`,
     ...tokens,
     '',
-    'In another terminal, start the webhooks with authentication on, reading the token from here:',
+    'In another terminal, start the webhooks with authentication on, reading the token secret from here:',
     '',
     `  AWS_ENDPOINT_URL_SECRETS_MANAGER=${url} AWS_REGION=${REGION} \\`,
     '  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \\',

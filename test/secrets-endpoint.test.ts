@@ -101,7 +101,7 @@ describe('secrets-endpoint serving', () => {
         'secret: admission-webhooks/local/token',
         `token:  ${TOKEN}`,
         '',
-        'In another terminal, start the webhooks with authentication on, reading the token from here:',
+        'In another terminal, start the webhooks with authentication on, reading the token secret from here:',
         '',
         `  AWS_ENDPOINT_URL_SECRETS_MANAGER=${outcome.url} AWS_REGION=us-east-1 \\`,
         '  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \\',
