@@ -6,14 +6,18 @@
  * with the `local` stage's params (policy.yaml, caller authentication off). A saved event whose
  * expected result names a policy file (`"policy": "examples/policies/no-latest.yaml"`) runs under
  * that policy, as the tests run it, and says so; `--param=policyFile=FILE` chooses another. Extra
- * arguments go to serverless as they are. Exits with serverless's status, or 2 for a wrong
- * function name or a missing event file.
+ * arguments go to serverless as they are. After the handler's result, which serverless prints
+ * last, the JSON Patch of its AdmissionReview (base64 in `response.patch`) follows decoded, one
+ * operation a line. Exits with serverless's status, or 2 for a wrong function name or a missing
+ * event file.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isObject } from '../lib/common/json';
+import { isEntryPoint } from './entry-point';
 
 const FUNCTIONS = ['mutate', 'validate'] as const;
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -42,6 +46,41 @@ function eventPolicy(eventFile: string): string[] {
   return [`--param=policyFile=${policy}`];
 }
 
+/**
+ * The handler's result in what `serverless invoke local` printed: the indented JSON object that
+ * starts at the last line holding only `{` and runs to the end (the handler's log lines come before).
+ */
+export function invokeResult(stdout: string): unknown {
+  const start = stdout.lastIndexOf('\n{\n');
+  if (start === -1 && !stdout.startsWith('{\n')) return undefined;
+  try {
+    return JSON.parse(stdout.slice(start + 1));
+  } catch {
+    return undefined;
+  }
+}
+
+/** The decoded `response.patch` of the AdmissionReview in a result's body, one operation a line; undefined without one. */
+export function decodedPatch(result: unknown): string | undefined {
+  if (!isObject(result) || typeof result.body !== 'string') return undefined;
+  let review: unknown;
+  try {
+    review = JSON.parse(result.isBase64Encoded === true ? Buffer.from(result.body, 'base64').toString('utf8') : result.body);
+  } catch {
+    return undefined;
+  }
+  const response = isObject(review) ? review.response : undefined;
+  if (!isObject(response) || typeof response.patch !== 'string') return undefined;
+  let operations: unknown;
+  try {
+    operations = JSON.parse(Buffer.from(response.patch, 'base64').toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(operations)) return undefined;
+  return `decoded patch:\n[\n${operations.map((operation) => `  ${JSON.stringify(operation)}`).join(',\n')}\n]\n`;
+}
+
 function main(argv: readonly string[]): void {
   const [name, eventFile, ...rest] = argv;
   if (name === '--help' || name === '-h') {
@@ -57,9 +96,19 @@ function main(argv: readonly string[]): void {
   const child = spawn(
     process.execPath,
     [serverlessBin(), 'invoke', 'local', '--stage', 'local', '--function', name, '--path', path, ...policy, ...rest],
-    { cwd: ROOT, stdio: 'inherit', env: { ...process.env, ...QUIET_SERVERLESS_ENV } },
+    { cwd: ROOT, stdio: ['inherit', 'pipe', 'inherit'], env: { ...process.env, ...QUIET_SERVERLESS_ENV } },
   );
-  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+  // Passed through as it comes, and kept to find the result in once serverless is done.
+  let stdout = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    process.stdout.write(chunk);
+    stdout += chunk.toString('utf8');
+  });
+  child.on('close', (code, signal) => {
+    const patch = code === 0 ? decodedPatch(invokeResult(stdout)) : undefined;
+    if (patch) process.stdout.write(patch);
+    process.exit(code ?? (signal ? 1 : 0));
+  });
 }
 
-main(process.argv.slice(2));
+if (isEntryPoint(import.meta.url)) main(process.argv.slice(2));

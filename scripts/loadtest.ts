@@ -1,5 +1,5 @@
 /**
- * `npm run loadtest [-- --requests=5000 --connections=16]`
+ * `npm run loadtest [-- --requests=5000 --connections=16]` (`-- --help` prints the usage)
  *
  * Load test of the local server: starts serverless-offline with the same command as `npm start`
  * (stage `local`, authentication off) on 127.0.0.1 and free ports, waits until it answers, then
@@ -20,9 +20,10 @@
  * Do not edit files during a run: serverless-esbuild watches the project's .js and .ts files and,
  * on a change, rebundles and has serverless-offline stop all its worker threads, including the
  * busy ones. Their requests then end in 504 after the function's timeout, and the run fails.
- * Likewise, do not run `serverless package` (or the tests that run it) in the same checkout at the
- * same time: it rewrites the shared `.esbuild` build folder the local server loads its bundles
- * from, and requests fail with 502.
+ * `npm run package` and `npm run invoke` build in folders of their own (esbuild.config.cjs) and
+ * leave the server alone; an `npm start` of the user's shares `.esbuild/offline-start`, which
+ * serverless-esbuild rewrites at start-up (and on a change) but never deletes, so both can run
+ * side by side.
  */
 import autocannon from 'autocannon';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -30,6 +31,7 @@ import { createWriteStream, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isEntryPoint } from './entry-point';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const HOST = '127.0.0.1';
@@ -40,23 +42,49 @@ const STOP_GRACE_MS = 10_000;
 // Arguments
 // ------------------------------------------------------------------------------------------------
 
-interface Options {
+export interface Options {
   requests: number;
   connections: number;
   maxSeconds: number;
 }
 
-function parseOptions(argv: readonly string[]): Options {
-  const options: Options = { requests: 5000, connections: 16, maxSeconds: 180 };
-  const limits: Record<keyof Options, [number, number]> = { requests: [1, 1_000_000], connections: [1, 256], maxSeconds: [1, 3600] };
+const DEFAULTS: Options = { requests: 5000, connections: 16, maxSeconds: 180 };
+const LIMITS: Record<keyof Options, [number, number]> = { requests: [1, 1_000_000], connections: [1, 256], maxSeconds: [1, 3600] };
+const range = (key: keyof Options) => `default ${DEFAULTS[key]}, ${LIMITS[key][0]} to ${LIMITS[key][1]}`;
+
+export const USAGE = `usage: npm run loadtest [-- --requests=N --connections=N --max-seconds=N]
+
+Starts its own local server (npm start: serverless-offline, stage local, authentication off) on
+127.0.0.1 and free ports, so it needs no npm start of yours and can run beside one. Once that
+server answers, it warms it up, then sends N mixed admission reviews (the tutorial Pod to mutate
+and validate, an allowed Pod, a v1beta1 Deployment, a malformed body) over concurrent connections
+to 127.0.0.1 and checks every answer. Prints a summary on stderr and one JSON line on stdout, and
+always stops the server it started. Exit 0 if every answer was right, 1 otherwise, 2 for bad
+arguments.
+
+  --requests=N     answers to check (${range('requests')})
+  --connections=N  concurrent connections (${range('connections')})
+  --max-seconds=N  time limit of the run (${range('maxSeconds')}); the server gets ${STARTUP_LIMIT_MS / 1000} s to start
+
+Do not edit .ts or .js files in this checkout during a run: the server then rebundles and stops
+its workers, and their requests fail with 504.`;
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** The options, or `help` for --help; throws UsageError naming a wrong argument. */
+export function parseOptions(argv: readonly string[]): Options | 'help' {
+  const options: Options = { ...DEFAULTS };
   const names: Record<string, keyof Options> = { requests: 'requests', connections: 'connections', 'max-seconds': 'maxSeconds' };
   for (const arg of argv) {
+    if (arg === '--help' || arg === '-h') return 'help';
     const match = /^--([a-z-]+)=(\d+)$/.exec(arg);
     const key = match ? names[match[1] as string] : undefined;
-    if (!match || !key) fail(`unknown argument ${JSON.stringify(arg)}; use --requests=N --connections=N --max-seconds=N`, 2);
+    if (!match || !key) throw new UsageError(`unknown argument ${JSON.stringify(arg)}; use --requests=N --connections=N --max-seconds=N`);
     const value = Number(match[2]);
-    const [min, max] = limits[key];
-    if (value < min || value > max) fail(`--${match[1]} must be between ${min} and ${max}`, 2);
+    const [min, max] = LIMITS[key];
+    if (value < min || value > max) throw new UsageError(`--${match[1]} must be between ${min} and ${max}`);
     options[key] = value;
   }
   return options;
@@ -438,7 +466,17 @@ async function runLoad(base: string, options: Options): Promise<{ result: autoca
 }
 
 async function main(): Promise<number> {
-  const options = parseOptions(process.argv.slice(2));
+  let options: Options | 'help';
+  try {
+    options = parseOptions(process.argv.slice(2));
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    fail(`${error.message}\n${USAGE}`, 2);
+  }
+  if (options === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   if (!existsSync(join(ROOT, 'serverless.yml'))) fail('serverless.yml is missing: the load test runs the local server it describes');
 
   const [httpPort, lambdaPort] = [await freePort(), await freePort()];
@@ -491,7 +529,7 @@ async function main(): Promise<number> {
     if (summary.statusCodes['504'] || summary.statusCodes['502']) {
       process.stderr.write(
         'loadtest: 502 and 504 come from serverless-offline, not from the handlers: a .ts or .js file changed during the run ' +
-          '(serverless-esbuild rebundles and the workers are stopped mid-request), or `serverless package` rewrote .esbuild/\n',
+          '(serverless-esbuild rebundles and the workers are stopped mid-request)\n',
       );
     }
     process.stdout.write(`${JSON.stringify(summary)}\n`);
@@ -503,11 +541,13 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    process.stderr.write(`loadtest: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.stdout.write(`${JSON.stringify({ ok: false, error: error instanceof Error ? error.message.split('\n')[0] : String(error) })}\n`);
-    process.exit(1);
-  },
-);
+if (isEntryPoint(import.meta.url)) {
+  main().then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      process.stderr.write(`loadtest: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.stdout.write(`${JSON.stringify({ ok: false, error: error instanceof Error ? error.message.split('\n')[0] : String(error) })}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -9,17 +9,25 @@
  *   5. a GET: refused (403 from API Gateway or WAF, 404 from serverless-offline, 405 from the handler).
  *
  * Each check is printed with its latency. Exit 0 if all hold, 1 otherwise, 2 on a usage error.
- * The token is never printed: every line of output has it replaced by `<token>`.
+ * `--ca-bundle FILE` trusts the certificates of a PEM file instead of the public ones (`npm start
+ * -- --httpsProtocol certs` with a self-signed certificate). The token is never printed: where it
+ * stands in a URL path that a server or an error echoes, it is replaced by `<token>`.
  */
 import { randomBytes } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { parseTokenSecret } from '../lib/auth/caller-auth';
 import { loadWorkstationClient, secretsManagerFetcher } from '../lib/auth/secrets-manager';
 import { isObject } from '../lib/common/json';
 import { admissionRequest } from '../lib/transport/admission-event';
 import { isEntryPoint } from './entry-point';
+import { UsageError, pemCertificates, readCaBundle } from './webhook-config';
+
+export { UsageError };
 
 export const USAGE = `usage: npm run smoke -- --url <base URL> (--token <token> | --secret-id <name or ARN> [--region <region>])
-         [--cluster <name>] [--allowed-image <image>] [--namespace <ns>] [--timeout <seconds>] [--auth-off]
+         [--cluster <name>] [--allowed-image <image>] [--namespace <ns>] [--timeout <seconds>]
+         [--ca-bundle <pem file>] [--auth-off]
 
   --url            the webhooks' base URL (https://webhooks.example.com, or http://127.0.0.1:3000 for npm start)
   --token          the callers' path token
@@ -30,6 +38,8 @@ export const USAGE = `usage: npm run smoke -- --url <base URL> (--token <token> 
                    registry named in validate's denial)
   --namespace      the namespace of the test Pods (default: default; mutate adds pull secrets there)
   --timeout        seconds to wait for each answer (default: 10)
+  --ca-bundle      trust only the certificates in this PEM file, for an https endpoint with a
+                   self-signed or private certificate (npm start -- --httpsProtocol certs: certs/cert.pem)
   --auth-off       the endpoint runs without authentication (npm start without a secret): expect a
                    wrong token to be accepted instead of refused with 403`;
 
@@ -42,6 +52,8 @@ export interface SmokeOptions {
   allowedImage?: string;
   namespace: string;
   timeoutSeconds: number;
+  /** PEM certificates to trust instead of the public ones (--ca-bundle). */
+  ca?: string[];
   authOff: boolean;
 }
 
@@ -51,8 +63,7 @@ export interface SmokeIo {
   env: Readonly<Record<string, string | undefined>>;
 }
 
-export class UsageError extends Error {}
-
+/** Flags with a value: the option each one sets (`--ca-bundle` names the file whose certificates go into `ca`). */
 const FLAGS: Record<string, keyof SmokeOptions> = {
   '--url': 'url',
   '--token': 'token',
@@ -62,6 +73,7 @@ const FLAGS: Record<string, keyof SmokeOptions> = {
   '--allowed-image': 'allowedImage',
   '--namespace': 'namespace',
   '--timeout': 'timeoutSeconds',
+  '--ca-bundle': 'ca',
 };
 
 /** Parses the arguments; `help` when `--help` was asked for. Throws UsageError naming what is wrong or missing. */
@@ -101,6 +113,7 @@ export function parseSmokeArgs(argv: readonly string[], env: SmokeIo['env']): Sm
   if (values.secretId !== undefined && !region) throw new UsageError('--secret-id needs a region: --region <region> or AWS_REGION');
   const timeoutSeconds = values.timeoutSeconds === undefined ? 10 : Number(values.timeoutSeconds);
   if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1 || timeoutSeconds > 60) throw new UsageError('--timeout must be a whole number of seconds from 1 to 60');
+  if (values.ca !== undefined && base.protocol !== 'https:') throw new UsageError('--ca-bundle goes with an https --url');
   return {
     url: base.href.replace(/\/+$/, ''),
     ...(values.token === undefined ? {} : { token: values.token }),
@@ -109,6 +122,7 @@ export function parseSmokeArgs(argv: readonly string[], env: SmokeIo['env']): Sm
     ...(values.allowedImage === undefined ? {} : { allowedImage: values.allowedImage }),
     namespace: values.namespace ?? 'default',
     timeoutSeconds,
+    ...(values.ca === undefined ? {} : { ca: pemCertificates(readCaBundle(values.ca)) }),
     authOff,
   };
 }
@@ -180,6 +194,31 @@ const statusMessage = (response: Record<string, unknown> | undefined): string =>
 const unexpected = (answer: Answer, what: string) =>
   `expected ${what}, got ${answer.status}: ${answer.text.length > 300 ? `${answer.text.slice(0, 300)}...` : answer.text}`;
 
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * Replaces the token with `<token>` where it stands as a segment of a URL path (`/validate/<token>`,
+ * as a server's answer or an error may echo it), as sent or percent-encoded. Only there: a short
+ * local token such as `test` must not blank the same letters in other words ("smoke test of").
+ */
+export function tokenHider(token: string): (text: string) => string {
+  const spellings = [...new Set([token, encodeURIComponent(token)])].map(escapeRegExp).join('|');
+  // The segment ends where a character that cannot continue it (unreserved or %) follows, or at the end.
+  const inPath = new RegExp(`/(?:${spellings})(?![A-Za-z0-9._~%-])`, 'g');
+  return (text) => text.replace(inPath, '/<token>');
+}
+
+/** Certificate errors a self-signed or private certificate gives, where --ca-bundle is the way out. */
+const UNTRUSTED_CERTIFICATE = new Set(['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY']);
+
+function describeFailure(error: unknown, options: SmokeOptions): string {
+  if (!(error instanceof Error)) return String(error);
+  if (error.name === 'AbortError') return `no answer within ${options.timeoutSeconds} s (--timeout)`;
+  const code = (error as NodeJS.ErrnoException).code;
+  const hint = code && UNTRUSTED_CERTIFICATE.has(code) && options.ca === undefined ? ' (for a self-signed or private certificate, give it with --ca-bundle <pem file>)' : '';
+  return `${error.name}: ${error.message}${hint}`;
+}
+
 export async function runSmoke(options: SmokeOptions, io: SmokeIo): Promise<number> {
   let token = options.token;
   if (token === undefined) {
@@ -192,20 +231,29 @@ export async function runSmoke(options: SmokeOptions, io: SmokeIo): Promise<numb
     }
   }
   const secret = token;
-  const hide = (text: string) => text.split(secret).join('<token>').split(encodeURIComponent(secret)).join('<token>');
+  const hide = tokenHider(secret);
   const say = (text: string) => io.stdout(hide(text));
 
-  async function send(method: 'POST' | 'GET', webhook: string, pathToken: string, body?: unknown): Promise<Answer> {
-    const url = `${options.url}/${webhook}/${encodeURIComponent(pathToken)}?timeout=${Math.min(options.timeoutSeconds, 30)}s`;
-    const started = performance.now();
-    const response = await fetch(url, {
-      method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      signal: AbortSignal.timeout(options.timeoutSeconds * 1000),
-      redirect: 'manual',
+  // node:http(s) rather than fetch: fetch cannot be given certificates to trust (--ca-bundle). Redirects are not followed.
+  function exchange(method: 'POST' | 'GET', url: URL, body: string | undefined): Promise<{ status: number; text: string }> {
+    const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise((resolve, reject) => {
+      const headers = body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+      const sent = request(url, { method, headers, signal: AbortSignal.timeout(options.timeoutSeconds * 1000), ...(options.ca ? { ca: options.ca } : {}) }, (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        response.on('error', reject);
+      });
+      sent.on('error', reject);
+      sent.end(body);
     });
-    const text = await response.text();
+  }
+
+  async function send(method: 'POST' | 'GET', webhook: string, pathToken: string, body?: unknown): Promise<Answer> {
+    const url = new URL(`${options.url}/${webhook}/${encodeURIComponent(pathToken)}?timeout=${Math.min(options.timeoutSeconds, 30)}s`);
+    const started = performance.now();
+    const { status, text } = await exchange(method, url, body === undefined ? undefined : JSON.stringify(body));
     const ms = performance.now() - started;
     let parsed: unknown;
     try {
@@ -213,7 +261,7 @@ export async function runSmoke(options: SmokeOptions, io: SmokeIo): Promise<numb
     } catch {
       parsed = undefined;
     }
-    return { status: response.status, body: parsed, text, ms };
+    return { status, body: parsed, text, ms };
   }
 
   const review = (object: Record<string, unknown>) => ({
@@ -271,6 +319,13 @@ export async function runSmoke(options: SmokeOptions, io: SmokeIo): Promise<numb
             ? { ok: true, detail: 'answered 200: authentication is off, as --auth-off says', answer }
             : { ok: false, detail: unexpected(answer, '200 (authentication off)'), answer };
         }
+        if (answer.status === 200) {
+          return {
+            ok: false,
+            detail: 'expected 403, got 200: the endpoint accepted a wrong token, so its caller authentication is off (npm start without a token secret); if that is meant, run again with --auth-off',
+            answer,
+          };
+        }
         if (answer.status !== 403) return { ok: false, detail: unexpected(answer, '403'), answer };
         return { ok: true, detail: '403', answer };
       },
@@ -299,8 +354,7 @@ export async function runSmoke(options: SmokeOptions, io: SmokeIo): Promise<numb
     try {
       outcome = await check.run();
     } catch (error) {
-      const cause = error instanceof Error && error.cause instanceof Error ? ` (${error.cause.message})` : '';
-      outcome = { ok: false, detail: `${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}${cause}` };
+      outcome = { ok: false, detail: describeFailure(error, options) };
     }
     const ms = outcome.answer?.ms ?? performance.now() - started;
     if (outcome.ok) passed += 1;

@@ -108,11 +108,16 @@ export function checkToken(token: string): string {
   return token;
 }
 
-/** The certificates of a PEM file, base64-encoded as `clientConfig.caBundle` takes them. */
-export function caBundleOf(pem: string): string {
+/** The certificates of a PEM text (what `--ca-bundle` gives), without anything around them. */
+export function pemCertificates(pem: string): string[] {
   const certificates = pem.match(PEM_CERTIFICATE);
   if (!certificates) throw new UsageError('--ca-bundle must be a PEM file with at least one certificate');
-  return Buffer.from(`${certificates.join('\n')}\n`).toString('base64');
+  return certificates;
+}
+
+/** The certificates of a PEM file, base64-encoded as `clientConfig.caBundle` takes them. */
+export function caBundleOf(pem: string): string {
+  return Buffer.from(`${pemCertificates(pem).join('\n')}\n`).toString('base64');
 }
 
 /**
@@ -353,7 +358,8 @@ policy file, every problem as file:line:column: field: message), 1 the secret co
 /** The SDK's error when no region is configured anywhere; the command names the flag instead. */
 const REGION_MISSING = /region is missing/i;
 
-function readCaBundle(path: string): string {
+/** The text of the `--ca-bundle` file (also smoke's). */
+export function readCaBundle(path: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (error) {

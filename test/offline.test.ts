@@ -34,6 +34,7 @@ import {
   serviceCopy,
 } from './support/serverless';
 import { checkPolicyFile } from '../lib/cli/policy-file';
+import { decodedPatch, invokeResult } from '../scripts/invoke';
 
 const EVENTS = savedEvents();
 const byName = (...names: string[]): SavedEvent[] =>
@@ -273,6 +274,34 @@ describe('npm start (serverless-offline, local stage)', () => {
   });
 });
 
+describe('npm run invoke output (in process)', () => {
+  const patch = [{ op: 'add', path: '/spec/imagePullSecrets', value: [{ name: 'registry-credentials' }] }];
+  const review = (response: Record<string, unknown>) => JSON.stringify({ kind: 'AdmissionReview', apiVersion: 'admission.k8s.io/v1', response });
+  const encoded = Buffer.from(JSON.stringify(patch)).toString('base64');
+
+  it('finds the result serverless printed last, after the handler\'s log lines', () => {
+    const result = { statusCode: 200, body: review({ uid: 'u', allowed: true }) };
+    expect(invokeResult(`{"level":"INFO","message":"admission review"}\n${JSON.stringify(result, null, 4)}\n`)).toEqual(result);
+    expect(invokeResult(`${JSON.stringify(result, null, 4)}\n`)).toEqual(result);
+    expect(invokeResult('Error:\n{\n  not json\n')).toBeUndefined();
+    expect(invokeResult('no result at all\n')).toBeUndefined();
+  });
+
+  it('decodes the patch of the result\'s review, one operation a line, from a plain or a base64 body', () => {
+    const expected = `decoded patch:\n[\n  ${JSON.stringify(patch[0])}\n]\n`;
+    expect(decodedPatch({ statusCode: 200, body: review({ uid: 'u', allowed: true, patchType: 'JSONPatch', patch: encoded }) })).toBe(expected);
+    const base64Body = Buffer.from(review({ uid: 'u', allowed: true, patchType: 'JSONPatch', patch: encoded })).toString('base64');
+    expect(decodedPatch({ statusCode: 200, isBase64Encoded: true, body: base64Body })).toBe(expected);
+  });
+
+  it('gives nothing for a result without a patch or without a review', () => {
+    expect(decodedPatch({ statusCode: 200, body: review({ uid: 'u', allowed: false, status: { code: 403 } }) })).toBeUndefined();
+    expect(decodedPatch({ statusCode: 400, body: '{"kind":"Status","code":400}' })).toBeUndefined();
+    expect(decodedPatch({ statusCode: 500, body: 'Internal Server Error' })).toBeUndefined();
+    expect(decodedPatch(undefined)).toBeUndefined();
+  });
+});
+
 describe('npm run invoke (serverless invoke local, local stage)', () => {
   interface Invoked {
     saved: SavedEvent;
@@ -320,10 +349,19 @@ describe('npm run invoke (serverless invoke local, local stage)', () => {
   it.each(INVOKE_EVENTS.map((saved) => [saved.name] as const))('returns the expected result for %s', (name) => {
     const invoked = results.get(name)!;
     expect(invoked.code, `${invoked.stdout}\n${invoked.stderr}`).toBe(0);
-    // serverless prints the handler's result last, as indented JSON; the handler's log lines come before it.
-    const start = invoked.stdout.lastIndexOf('\n{\n');
-    expect(start, invoked.stdout).toBeGreaterThanOrEqual(0);
-    const result = JSON.parse(invoked.stdout.slice(start));
+    // serverless prints the handler's result last, as indented JSON (the handler's log lines come
+    // before it); the script adds the decoded patch after it, where the review has one.
+    const [printed, decoded, ...more] = invoked.stdout.split('\ndecoded patch:\n');
+    expect(more).toEqual([]);
+    const result = invokeResult(`${printed}\n`) as { statusCode: number; headers?: Record<string, unknown>; body: string };
+    expect(result, invoked.stdout).toBeDefined();
+    const patch = (invoked.saved.expected.body as { response?: { patch?: unknown[] } }).response?.patch;
+    if (patch) {
+      expect(decoded).toBe(`[\n${patch.map((operation) => `  ${JSON.stringify(operation)}`).join(',\n')}\n]\n`);
+      expect(JSON.parse(decoded ?? '')).toEqual(patch);
+    } else {
+      expect(decoded, 'nothing after a result without a patch').toBeUndefined();
+    }
     expectMatches(invoked.saved, { statusCode: result.statusCode, headers: result.headers ?? {}, body: result.body }, { overHttp: false });
     expect(`${invoked.stdout}${invoked.stderr}`).toMatch(/authentication is off/i);
     const policy = invoked.saved.expected.policy;

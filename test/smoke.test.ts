@@ -3,11 +3,15 @@
  * (configuredHandler, as functions/*.ts build them) the way API Gateway does: only
  * `POST /{mutate,validate}/{token}` is routed, anything else gets API Gateway's 403
  * "Missing Authentication Token". Authentication off, and on with the real SDK reading the
- * token from the local Secrets Manager endpoint; plus a server that answers wrongly.
+ * token from the local Secrets Manager endpoint, over HTTP and over HTTPS with a self-signed
+ * certificate made by openssl; plus servers that answer wrongly, echo the path or never answer.
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mutatePod } from '../lib/policies/mutate';
@@ -20,12 +24,14 @@ import { type SecretsManagerEndpoint, startSecretsManagerEndpoint, useEndpointEn
 import { ROOT } from './support/serverless';
 
 const TOKEN = 'tok-smoke-5e7a9c1b3d5f7a9c2e4b6d8f0a1c3e5b7d9f2a4c6e8b0d1f';
+/** A file that is no PEM certificate (this suite's own source). */
+const NOT_PEM = import.meta.filename;
 
 type Answer = (webhook: string, token: string, body: string, query: URLSearchParams) => Promise<GatewayResult>;
 
-/** A server that routes like the REST API of serverless.yml and hands each POST to `answer`. */
-async function gatewayServer(answer: Answer): Promise<{ url: string; close: () => Promise<void> }> {
-  const server: Server = createServer((request: IncomingMessage, response: ServerResponse) => {
+/** A server that routes like the REST API of serverless.yml and hands each POST to `answer`; over HTTPS with `tls`. */
+async function gatewayServer(answer: Answer, tls?: { key: string; cert: string }): Promise<{ url: string; close: () => Promise<void> }> {
+  const listener = (request: IncomingMessage, response: ServerResponse) => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', async () => {
@@ -40,11 +46,12 @@ async function gatewayServer(answer: Answer): Promise<{ url: string; close: () =
       response.writeHead(result.statusCode, result.headers as Record<string, string>);
       response.end(result.body);
     });
-  });
+  };
+  const server: Server = tls ? createHttpsServer(tls, listener) : createServer(listener);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -54,11 +61,12 @@ async function gatewayServer(answer: Answer): Promise<{ url: string; close: () =
 }
 
 /** The real handlers behind the gateway, with `env` as the functions' environment. */
-function handlersServer(env: Record<string, string>) {
+function handlersServer(env: Record<string, string>, tls?: { key: string; cert: string }) {
   const quiet = () => undefined;
   const handlers = { mutate: configuredHandler('mutate', mutatePod, env, { log: quiet }), validate: configuredHandler('validate', validateImages, env, { log: quiet }) };
   return gatewayServer((webhook, token, body, query) =>
     handlers[webhook as 'mutate' | 'validate'](gatewayEvent(webhook, body, { token, timeout: query.get('timeout') })),
+    tls,
   );
 }
 
@@ -78,20 +86,33 @@ let endpoint: SecretsManagerEndpoint;
 let restoreEnvironment: () => void;
 let open: Awaited<ReturnType<typeof gatewayServer>>;
 let authenticated: Awaited<ReturnType<typeof gatewayServer>>;
+/** The authenticated handlers over HTTPS, with a self-signed certificate for 127.0.0.1 (certs/cert.pem of `npm start -- --httpsProtocol certs`). */
+let secure: Awaited<ReturnType<typeof gatewayServer>>;
+let certs: string;
 
 beforeAll(async () => {
   endpoint = await startSecretsManagerEndpoint('admission-webhooks/dev/token');
   endpoint.setCurrent(JSON.stringify({ token: TOKEN }));
   restoreEnvironment = useEndpointEnvironment(endpoint);
+  certs = mkdtempSync(join(tmpdir(), 'smoke-certs-'));
+  execFileSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', '1', '-subj', '/CN=127.0.0.1',
+      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(certs, 'key.pem'), '-out', join(certs, 'cert.pem')],
+    { stdio: 'ignore', timeout: 30_000 },
+  );
   open = await handlersServer({});
   authenticated = await handlersServer({ WEBHOOK_TOKEN_SECRET_ID: endpoint.secretName });
+  secure = await handlersServer({ WEBHOOK_TOKEN_SECRET_ID: endpoint.secretName }, { key: readFileSync(join(certs, 'key.pem'), 'utf8'), cert: readFileSync(join(certs, 'cert.pem'), 'utf8') });
 });
 
 afterAll(async () => {
   await open?.close();
   await authenticated?.close();
+  await secure?.close();
   await endpoint?.close();
   restoreEnvironment?.();
+  if (certs) rmSync(certs, { recursive: true, force: true });
 });
 
 describe('smoke against the real handlers', () => {
@@ -121,6 +142,9 @@ describe('smoke against the real handlers', () => {
     const strict = await smoke(['--url', open.url, '--token', TOKEN]);
     expect(strict.code).toBe(1);
     expect(strict.stdout).toMatch(/FAIL {2}wrong token: refused with 403 {2}\d+ ms\n {6}expected 403, got 200/);
+    expect(strict.stdout).toContain(
+      'expected 403, got 200: the endpoint accepted a wrong token, so its caller authentication is off (npm start without a token secret); if that is meant, run again with --auth-off\n',
+    );
     expect(strict.stdout).toContain('4 of 5 checks passed');
     const relaxed = await smoke(['--url', open.url, '--token', 'anything', '--auth-off']);
     expect(relaxed.code).toBe(0);
@@ -142,6 +166,53 @@ describe('smoke against the real handlers', () => {
     const denied = await smoke(['--url', open.url, '--token', TOKEN, '--auth-off', '--allowed-image', 'busybox']);
     expect(denied.code).toBe(1);
     expect(denied.stdout).toMatch(/FAIL {2}validate, Pod from an allowed registry \(busybox\)/);
+  });
+
+  it('trusts a self-signed certificate given with --ca-bundle, and says to give one when it is missing', async () => {
+    const trusted = await smoke(['--url', secure.url, '--token', TOKEN, '--ca-bundle', join(certs, 'cert.pem')]);
+    expect(trusted.stderr).toBe('');
+    expect(trusted.stdout).toContain(`smoke test of ${secure.url} (token from --token)`);
+    expect(trusted.stdout).toContain('5 of 5 checks passed');
+    expect(trusted.code).toBe(0);
+    expectNoToken(trusted.stdout);
+    const untrusted = await smoke(['--url', secure.url, '--token', TOKEN]);
+    expect(untrusted.code).toBe(1);
+    expect(untrusted.stdout).toContain('0 of 5 checks passed');
+    expect(untrusted.stdout).toContain(
+      'Error: self-signed certificate (for a self-signed or private certificate, give it with --ca-bundle <pem file>)',
+    );
+  });
+
+  it('blanks the token where it stands in a URL path, and only there', async () => {
+    // A short local token whose letters are also a word of the output; a server that echoes the path.
+    const echo = await gatewayServer(async (webhook, token) => ({
+      statusCode: 502,
+      headers: { 'content-type': 'text/plain' },
+      body: `no upstream for /${webhook}/${encodeURIComponent(token)}?timeout=10s and /${webhook}/${token}, a test route`,
+    }));
+    try {
+      const { code, stdout } = await smoke(['--url', echo.url, '--token', 'test']);
+      expect(code).toBe(1);
+      expect(stdout).toContain(`smoke test of ${echo.url} (token from --token)`);
+      expect(stdout).toContain('expected 200 allowed, got 502: no upstream for /mutate/<token>?timeout=10s and /mutate/<token>, a test route');
+      expect(stdout).not.toMatch(/\/(mutate|validate)\/test\b/);
+    } finally {
+      await echo.close();
+    }
+  });
+
+  it('says which check got no answer within --timeout', async () => {
+    // mutate never answers; everything else is refused at once.
+    const stuck = await gatewayServer((webhook) =>
+      webhook === 'mutate' ? new Promise(() => undefined) : Promise.resolve({ statusCode: 403, headers: {}, body: '{"message":"Forbidden"}' }),
+    );
+    try {
+      const { code, stdout } = await smoke(['--url', stuck.url, '--token', TOKEN, '--timeout', '1']);
+      expect(code).toBe(1);
+      expect(stdout).toMatch(/FAIL {2}mutate, tutorial Pod: patched with the pull secret {2}\d+ ms\n {6}no answer within 1 s \(--timeout\)\n/);
+    } finally {
+      await stuck.close();
+    }
   });
 
   it('fails (1) when nothing listens at the URL', async () => {
@@ -186,6 +257,9 @@ describe('smoke usage', () => {
     [['--url', 'http://127.0.0.1:3000', '--token', 't', '--region', 'eu-west-1'], '--region and --cluster go with --secret-id'],
     [['--url', 'http://127.0.0.1:3000', '--token', 't', '--timeout', '0'], '--timeout must be a whole number'],
     [['--url', 'http://127.0.0.1:3000', '--tokn', 't'], 'unknown argument "--tokn"'],
+    [['--url', 'http://127.0.0.1:3000', '--token', 't', '--ca-bundle', 'certs/cert.pem'], '--ca-bundle goes with an https --url'],
+    [['--url', 'https://127.0.0.1:3000', '--token', 't', '--ca-bundle', '/nonexistent/cert.pem'], '--ca-bundle "/nonexistent/cert.pem" cannot be read: ENOENT'],
+    [['--url', 'https://127.0.0.1:3000', '--token', 't', '--ca-bundle', NOT_PEM], '--ca-bundle must be a PEM file with at least one certificate'],
   ])('%j: exit 2, naming the problem', async (argv, message) => {
     const { code, stdout, stderr } = await smoke(argv);
     expect(code).toBe(2);
