@@ -270,7 +270,7 @@ describe('serverless package (default params, no credentials)', () => {
     });
   });
 
-  it('alarms on 5XX, latency p99 above 4,000 ms (80% of timeoutSeconds 5), Lambda errors and throttles, 503s, secret read failures, 403 bursts and WAF blocks', () => {
+  it('alarms on 5XX, latency p99 above 4,000 ms (80% of timeoutSeconds 5), Lambda errors and throttles, 503s, secret read failures, 403 bursts, source mismatches and WAF blocks', () => {
     const alarms = resourcesOfType('AWS::CloudWatch::Alarm').map(([, alarm]) => alarm.Properties as Record<string, any>);
     const summary = alarms.map((alarm) => {
       const dimensions = Object.fromEntries(alarm.Dimensions.map((d: { Name: string; Value: unknown }) => [d.Name, d.Value]));
@@ -291,6 +291,8 @@ describe('serverless package (default params, no credentials)', () => {
         'AdmissionWebhooks SecretReadFailures validate Sum >= 1/60s',
         'AdmissionWebhooks Forbidden mutate Sum >= 50/300s',
         'AdmissionWebhooks Forbidden validate Sum >= 50/300s',
+        'AdmissionWebhooks SourceMismatch mutate Sum >= 1/60s',
+        'AdmissionWebhooks SourceMismatch validate Sum >= 1/60s',
         'AWS/WAFV2 BlockedRequests admission-webhooks-dev Sum >= 1000/300s',
       ].sort(),
     );
@@ -328,7 +330,7 @@ describe('serverless package (default params, no credentials)', () => {
     const body = JSON.parse(text.replaceAll('${AWS::Region}', 'eu-west-1'));
     const series = body.widgets.flatMap((widget: any) => widget.properties.metrics);
     const named = (namespace: string, metric: string) => series.filter((line: unknown[]) => line[0] === namespace && line[1] === metric).map((line: unknown[]) => line[3]);
-    for (const metric of ['Allowed', 'Denied', 'Patched', 'Forbidden', 'AuthUnavailable', 'SecretReadFailures']) {
+    for (const metric of ['Allowed', 'Denied', 'Patched', 'Forbidden', 'SourceMismatch', 'AuthUnavailable', 'SecretReadFailures']) {
       expect(named('AdmissionWebhooks', metric), metric).toEqual(['mutate', 'validate']);
     }
     for (const metric of ['Invocations', 'Errors', 'Throttles', 'Duration']) {
@@ -340,6 +342,7 @@ describe('serverless package (default params, no credentials)', () => {
     expect(searches).toEqual([
       `SEARCH('{AdmissionWebhooks,cluster,webhook} MetricName="Allowed"', 'Sum', 300)`,
       `SEARCH('{AdmissionWebhooks,cluster,webhook} MetricName="Denied"', 'Sum', 300)`,
+      `SEARCH('{AdmissionWebhooks,cluster,webhook} MetricName="SourceMismatch"', 'Sum', 300)`,
     ]);
     const latency = body.widgets.find((widget: any) => widget.properties.title.startsWith('API latency'));
     expect(latency.properties.annotations.horizontal[0].value).toBe(4000);
@@ -468,7 +471,7 @@ describe('the local plugin and resolver', () => {
       // Without WAF there is no WAF alarm either.
       const alarmsOnly = build({ wafEnabled: 'false' });
       expect(JSON.stringify(alarmsOnly.Resources)).not.toContain('AWS/WAFV2');
-      expect(types(alarmsOnly).filter((type) => type === 'AWS::CloudWatch::Alarm')).toHaveLength(12);
+      expect(types(alarmsOnly).filter((type) => type === 'AWS::CloudWatch::Alarm')).toHaveLength(14);
     });
 
     it('notifies an existing topic given as alarmTopicArn, or subscribes alarmEmail to the new one', () => {
