@@ -22,6 +22,10 @@
 //    before anything is bundled, recorded in the template, checked again by the deploy guard; the
 //    old policy params are refused. Its hooks must run before serverless-esbuild's (which bundle and
 //    zip in the same lifecycle events), so this plugin is listed first in serverless.yml.
+// 6. Who may reach the API (scripts/resource-policy.cjs): the `allowedSourceIps` param, or else the
+//    union of the policy's clusters' sourceIps when every cluster lists them, becomes the API's
+//    resource policy and WAF's allow-list. It is set here, not in serverless.yml, because the
+//    policy file is read only after the framework has resolved serverless.yml's variables.
 'use strict';
 
 const { join } = require('node:path');
@@ -32,6 +36,7 @@ const { addDashboard } = require('./dashboard.cjs');
 const { addEdgeProtection, WEB_ACL } = require('./edge-protection.cjs');
 const { flag, positiveNumber } = require('./settings.cjs');
 const { METADATA_KEY, POLICY_JSON, assertPolicyDeployable, checkFunctionEnvironment, preparePolicy, refusePolicyParams } = require('./policy-packaging.cjs');
+const { edgeSourceIps, parseSourceIps, policyStatements, resourcePolicy } = require('./resource-policy.cjs');
 const { workFolder } = require('../esbuild.config.cjs');
 
 const STAGE_LOGICAL_ID = 'ApiGatewayStage';
@@ -64,14 +69,20 @@ function addStage(template, settings) {
   if (template.Outputs) delete template.Outputs.ServiceEndpoint;
 }
 
+/** The REST API's logical id and resource. */
+function restApiOf(template) {
+  const [found] = Object.entries(template.Resources).filter(([, resource]) => resource.Type === 'AWS::ApiGateway::RestApi');
+  if (!found) throw new Error('the template has no REST API');
+  return found;
+}
+
 /**
  * Adds what runs the stage in production: the WAF web ACL (unless `wafEnabled` is false), the
  * alarms and their topic (unless `alarmsEnabled` is false), and the dashboard.
  */
 function addOperations(template, settings, { service, functions }) {
   const stage = template.Resources[STAGE_LOGICAL_ID].Properties.StageName;
-  const [[restApiId, restApi] = []] = Object.entries(template.Resources).filter(([, resource]) => resource.Type === 'AWS::ApiGateway::RestApi');
-  if (!restApi) throw new Error('the template has no REST API');
+  const [restApiId, restApi] = restApiOf(template);
   const prefix = `${service}-${stage}`;
   const api = { name: restApi.Properties.Name, stage };
   let webAcl;
@@ -105,6 +116,7 @@ class WebhookStagePlugin {
       initialize: () =>
         this.guard(() => {
           refusePolicyParams(this.options.param, serverless.configurationInput?.params);
+          parseSourceIps(serverless.service.custom?.webhookStage?.allowedSourceIps);
           // `invoke local` reads the functions' environment in a core hook before any of its own events.
           const [command, subcommand] = serverless.processedInput?.commands ?? [];
           if (command === 'invoke' && subcommand === 'local') this.preparePolicy();
@@ -173,7 +185,11 @@ class WebhookStagePlugin {
         const { policyFile, policyVersion, exampleRegistry } = this.policy;
         template.Metadata = { ...template.Metadata, [METADATA_KEY]: { policyFile, policyVersion, exampleRegistry } };
       }
-      addOperations(template, settings, {
+      const edge = edgeSourceIps(settings.allowedSourceIps, this.policy?.origins);
+      restApiOf(template)[1].Properties.Policy = resourcePolicy(policyStatements(edge.sourceIps));
+      if (edge.from) this.log?.notice?.(`The API admits only ${edge.sourceIps.join(', ')} (WAF allow-list and resource policy), from ${edge.from}`);
+      // WAF's allow-list is the edge's, whichever source it came from.
+      addOperations(template, { ...settings, allowedSourceIps: edge.sourceIps.join(',') }, {
         service: service.service,
         functions: service.getAllFunctions().map((webhook) => {
           const logicalId = this.serverless.getProvider('aws').naming.getLambdaLogicalId(webhook);

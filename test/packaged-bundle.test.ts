@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ChildResult, invokeUnzipped } from './support/bundle';
+import { type ChildResult, invokeUnzipped, localSecretsEnvironment } from './support/bundle';
 import { SecretsManagerEndpoint } from './support/secrets-manager-endpoint';
 import { ROOT, TMP_PREFIX, type PackagedService, comparableBody, extractZip, packagedService, savedEvents } from './support/serverless';
 
@@ -43,11 +43,7 @@ function invokeBundle(name: 'mutate' | 'validate', event: unknown): Promise<Chil
     ...variables,
     // As a deploy must (the stage plugin refuses an empty value): name the token secret.
     WEBHOOK_TOKEN_SECRET_ID: 'admission-webhooks/dev/token',
-    AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'AKIDLOCALTEST',
-    AWS_SECRET_ACCESS_KEY: 'local-test-secret',
-    AWS_EC2_METADATA_DISABLED: 'true',
+    ...localSecretsEnvironment(secrets.url),
   }, event);
 }
 

@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkPolicyFile } from '../lib/cli/policy-file';
-import { invokeUnzipped } from './support/bundle';
+import { invokeUnzipped, localSecretsEnvironment } from './support/bundle';
 import { podRequest, restEvent, review } from './support/reviews';
 import { SecretsManagerEndpoint } from './support/secrets-manager-endpoint';
 import { ROOT, type RunResult, extractZip, runServerless, serviceCopy } from './support/serverless';
@@ -82,11 +82,7 @@ describe('serverless package with a policy file', () => {
       const event = restEvent(review(podRequest(object, { namespace })), { pathParameters: { token: TOKENS[cluster] } });
       const { result, log } = await invokeUnzipped(root, name, {
         ...variables,
-        AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
-        AWS_REGION: 'us-east-1',
-        AWS_ACCESS_KEY_ID: 'AKIDLOCALTEST',
-        AWS_SECRET_ACCESS_KEY: 'local-test-secret',
-        AWS_EC2_METADATA_DISABLED: 'true',
+        ...localSecretsEnvironment(secrets.url),
       }, event);
       expect(result.statusCode, log).toBe(200);
       const line = log.split('\n').find((text) => text.includes('"admission review"'));

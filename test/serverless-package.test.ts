@@ -22,6 +22,8 @@ const settings = require('../scripts/settings.cjs') as { instanceCount: (value: 
 const resourcePolicy = require('../scripts/resource-policy.cjs') as {
   parseSourceIps: (value: unknown) => string[];
   policyStatements: (ips: string[]) => unknown[];
+  edgeSourceIps: (allowedSourceIps: unknown, origins: { sourceIps?: string[] } | undefined) => { sourceIps: string[]; from: string | undefined };
+  resourcePolicy: (statements: unknown[]) => unknown;
 };
 
 const SECRET_ARN =
@@ -365,11 +367,12 @@ describe('serverless.yml with other params (serverless print)', () => {
   let dir: string;
   let prod: RunResult;
   let invalid: RunResult;
+  let invalidIps: RunResult;
 
   beforeAll(async () => {
     dir = serviceCopy('print');
     const print = (args: string[]) => runServerless(['print', '--format', 'json', ...args], dir, 60_000);
-    [prod, invalid] = await Promise.all([
+    [prod, invalid, invalidIps] = await Promise.all([
       print([
         '--stage',
         'prod',
@@ -377,25 +380,19 @@ describe('serverless.yml with other params (serverless print)', () => {
         '--param=webhookTokenSecretId=admission-webhooks/prod/token',
         '--param=provisionedConcurrency=2',
       ]),
-      print(['--param=allowedSourceIps=203.0.113.300', '--param=provisionedConcurrency=two']),
+      print(['--param=provisionedConcurrency=two']),
+      // Checked by the stage plugin when the command starts (it builds the resource policy).
+      print(['--param=allowedSourceIps=203.0.113.300']),
     ]);
   }, 90_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('turns a source IP allow-list into a resource policy that denies every other address', () => {
+  it('switches the execute-api URL off, and leaves the resource policy to the stage plugin (it reads the policy file)', () => {
     expect(prod.code, prod.stderr).toBe(0);
     const { apiGateway } = JSON.parse(prod.stdout).provider;
     expect(apiGateway.disableDefaultEndpoint).toBe(true);
-    expect(apiGateway.resourcePolicy).toEqual([
-      { Effect: 'Allow', Principal: '*', Action: ['execute-api:Invoke'], Resource: 'execute-api:/*' },
-      {
-        Effect: 'Deny',
-        Principal: '*',
-        Action: ['execute-api:Invoke'],
-        Resource: 'execute-api:/*',
-        Condition: { NotIpAddress: { 'aws:SourceIp': ['203.0.113.0/24', '2001:db8::/32'] } },
-      },
-    ]);
+    expect(apiGateway).not.toHaveProperty('resourcePolicy');
+    expect(JSON.parse(prod.stdout).custom.webhookStage.allowedSourceIps).toBe('203.0.113.0/24, 2001:db8::/32');
   });
 
   it('takes params from the command line, the token secret among them', () => {
@@ -411,7 +408,8 @@ describe('serverless.yml with other params (serverless print)', () => {
 
   it('stops on an allow-list entry that is not an address, or a provisionedConcurrency that is not a count, naming the param', () => {
     expect(invalid.code).not.toBe(0);
-    expect(`${invalid.stdout}${invalid.stderr}`).toContain('allowedSourceIps has "203.0.113.300"');
+    expect(invalidIps.code).not.toBe(0);
+    expect(`${invalidIps.stdout}${invalidIps.stderr}`).toContain('allowedSourceIps has "203.0.113.300"');
     expect(`${invalid.stdout}${invalid.stderr}`).toContain('the provisionedConcurrency param must be a whole number of instances (0 for none), got "two"');
   });
 });
@@ -427,6 +425,28 @@ describe('the local plugin and resolver', () => {
     const ok = template();
     stagePlugin.addStage(ok, { throttlingRateLimit: '2.5', throttlingBurstLimit: '10' });
     expect(ok.Resources.ApiGatewayStage?.Properties?.MethodSettings[0]).toMatchObject({ ThrottlingRateLimit: 2.5, ThrottlingBurstLimit: 10 });
+  });
+
+  it('admits the allowedSourceIps param, else the union of the clusters\' sourceIps, else every address, as a resource policy that denies the rest', () => {
+    const union = { sourceIps: ['203.0.113.10/32', '2001:db8:10::/56'] };
+    expect(resourcePolicy.edgeSourceIps('192.0.2.0/24', union)).toEqual({ sourceIps: ['192.0.2.0/24'], from: 'the allowedSourceIps param' });
+    expect(resourcePolicy.edgeSourceIps('', union)).toEqual({ sourceIps: union.sourceIps, from: "the policy's clusters (sourceIps)" });
+    expect(resourcePolicy.edgeSourceIps('', {})).toEqual({ sourceIps: [], from: undefined });
+    expect(resourcePolicy.edgeSourceIps(undefined, undefined)).toEqual({ sourceIps: [], from: undefined });
+    expect(resourcePolicy.resourcePolicy(resourcePolicy.policyStatements([]))).toBe('');
+    expect(resourcePolicy.resourcePolicy(resourcePolicy.policyStatements(['203.0.113.0/24', '2001:db8::/32']))).toEqual({
+      Version: '2012-10-17',
+      Statement: [
+        { Effect: 'Allow', Principal: '*', Action: 'execute-api:Invoke', Resource: 'execute-api:/*' },
+        {
+          Effect: 'Deny',
+          Principal: '*',
+          Action: 'execute-api:Invoke',
+          Resource: 'execute-api:/*',
+          Condition: { NotIpAddress: { 'aws:SourceIp': ['203.0.113.0/24', '2001:db8::/32'] } },
+        },
+      ],
+    });
   });
 
   it('parses allow-lists of IPv4 and IPv6 addresses and blocks, and nothing else', () => {

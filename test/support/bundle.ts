@@ -50,3 +50,14 @@ export function invokeUnzipped(root: string, name: string, env: Record<string, s
     child.stdin?.end(JSON.stringify(event));
   });
 }
+
+/** What points a bundle's Secrets Manager client at the local endpoint at `url`, with dummy credentials and no instance metadata. */
+export function localSecretsEnvironment(url: string): Record<string, string> {
+  return {
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: url,
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'AKIDLOCALTEST',
+    AWS_SECRET_ACCESS_KEY: 'local-test-secret',
+    AWS_EC2_METADATA_DISABLED: 'true',
+  };
+}
