@@ -3,6 +3,8 @@
  * package` in service copies: with the allowedSourceIps param empty and every cluster of the policy
  * listing sourceIps, WAF's allow-list (IPv4 and IPv6 in their own IP sets) and the API's resource
  * policy are their union; the packaged functions refuse a bound cluster's token from elsewhere.
+ * With endpointType private: a private API and private custom domain on the clusters' VPC
+ * endpoints, and no public DNS; the combinations that cannot serve are refused.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { invokeUnzipped, localSecretsEnvironment } from './support/bundle';
 import { podRequest, restEvent, review } from './support/reviews';
 import { SecretsManagerEndpoint } from './support/secrets-manager-endpoint';
-import { type CloudFormationTemplate, type RunResult, extractZip, runServerless, serviceCopy } from './support/serverless';
+import { type CloudFormationTemplate, type PackagedService, PRIVATE_VARIANT, type RunResult, extractZip, packagedService, runServerless, serviceCopy } from './support/serverless';
 
 const output = (result: RunResult) => `${result.stdout}\n${result.stderr}`;
 
@@ -91,5 +93,90 @@ describe('serverless package with a policy whose every cluster lists sourceIps',
       expect(line && JSON.parse(line)).toMatchObject({ level: 'WARN', webhook: 'validate', cluster: 'prod-eu', sourceIp: '198.51.100.1', SourceMismatch: 1 });
       expect(elsewhere.log).not.toContain(TOKENS['prod-eu']);
     });
+  });
+});
+
+describe('serverless package with endpointType private', () => {
+  const dirs: string[] = [];
+  let packaged: PackagedService;
+  let template: CloudFormationTemplate;
+  let noEndpoints: RunResult;
+  let publicWithEndpoints: RunResult;
+  let withAllowList: RunResult;
+  /** examples/policies/private-endpoint.yaml: prod-eu vpce-0a1b2c3d4e5f60718, dev-us vpce-1a2b3c4d. */
+  const ENDPOINTS = ['vpce-0a1b2c3d4e5f60718', 'vpce-1a2b3c4d'];
+
+  beforeAll(async () => {
+    const copies = ['private-none', 'private-public', 'private-allow-list'].map((label) => serviceCopy(label));
+    dirs.push(...copies);
+    const [none, onPublic, allowList] = copies as [string, string, string];
+    [packaged, noEndpoints, publicWithEndpoints, withAllowList] = await Promise.all([
+      packagedService(PRIVATE_VARIANT),
+      runServerless(['package', '--package', 'out', '--param=endpointType=private', '--param=policyFile=examples/policies/fleet.yaml'], none, 120_000),
+      runServerless(['package', '--package', 'out', '--param=policyFile=examples/policies/private-endpoint.yaml'], onPublic, 120_000),
+      runServerless(['package', '--package', 'out', ...PRIVATE_VARIANT, '--param=allowedSourceIps=203.0.113.0/24'], allowList, 120_000),
+    ]);
+    template = packaged.template;
+  }, 150_000);
+  afterAll(() => {
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const resourcesOfType = (type: string) => Object.entries(template.Resources).filter(([, resource]) => resource.Type === type);
+  const ONLY_THROUGH_ENDPOINTS = {
+    Version: '2012-10-17',
+    Statement: [{ Effect: 'Allow', Principal: '*', Action: 'execute-api:Invoke', Resource: 'execute-api:/*', Condition: { StringEquals: { 'aws:SourceVpce': ENDPOINTS } } }],
+  };
+
+  it('makes the REST API private, its default endpoint off, admitting only the clusters\' VPC endpoints', () => {
+    expect(template.Resources.ApiGatewayRestApi?.Properties).toMatchObject({
+      EndpointConfiguration: { Types: ['PRIVATE'], IpAddressType: 'dualstack' },
+      DisableExecuteApiEndpoint: true,
+      Policy: ONLY_THROUGH_ENDPOINTS,
+    });
+    expect(packaged.log).toContain(`The private API admits only requests through ${ENDPOINTS.join(', ')} (resource policy and private domain), from the policy's clusters (vpcEndpointIds)`);
+  });
+
+  it('serves it on a private custom domain with the same policy, mapped to the stage, associated with each endpoint', () => {
+    expect(resourcesOfType('AWS::ApiGateway::DomainName')).toEqual([]);
+    expect(template.Resources.WebhookDomainName).toEqual({
+      Type: 'AWS::ApiGateway::DomainNameV2',
+      Properties: {
+        DomainName: 'webhooks.example.com',
+        CertificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000',
+        SecurityPolicy: 'TLS_1_2',
+        EndpointConfiguration: { Types: ['PRIVATE'], IpAddressType: 'dualstack' },
+        Policy: ONLY_THROUGH_ENDPOINTS,
+      },
+    });
+    const arn = { 'Fn::GetAtt': ['WebhookDomainName', 'DomainNameArn'] };
+    expect(template.Resources.WebhookBasePathMapping).toEqual({
+      Type: 'AWS::ApiGateway::BasePathMappingV2',
+      DependsOn: 'ApiGatewayStage',
+      Properties: { DomainNameArn: arn, RestApiId: { Ref: 'ApiGatewayRestApi' }, Stage: 'dev' },
+    });
+    expect(Object.fromEntries(resourcesOfType('AWS::ApiGateway::DomainNameAccessAssociation'))).toEqual({
+      WebhookDomainAccessVpce0a1b2c3d4e5f60718: { Type: 'AWS::ApiGateway::DomainNameAccessAssociation', Properties: { DomainNameArn: arn, AccessAssociationSource: ENDPOINTS[0], AccessAssociationSourceType: 'VPCE' } },
+      WebhookDomainAccessVpce1a2b3c4d: { Type: 'AWS::ApiGateway::DomainNameAccessAssociation', Properties: { DomainNameArn: arn, AccessAssociationSource: ENDPOINTS[1], AccessAssociationSourceType: 'VPCE' } },
+    });
+    expect(template.Outputs?.WebhookBaseUrl?.Value).toBe('https://webhooks.example.com');
+  });
+
+  it('publishes no DNS record (the clusters\' VPCs resolve the name) and no IP allow-list, and keeps WAF on the stage', () => {
+    expect(resourcesOfType('AWS::Route53::RecordSet')).toEqual([]);
+    expect(resourcesOfType('AWS::WAFv2::IPSet')).toEqual([]);
+    expect(template.Resources.WebhookWebAclAssociation?.Properties?.ResourceArn['Fn::Sub']).toContain('/restapis/${ApiGatewayRestApi}/stages/${ApiGatewayStage}');
+  });
+
+  it('refuses a private API that no cluster lists an endpoint for, endpoints on the public API, and an IP allow-list on the private one', () => {
+    for (const run of [noEndpoints, publicWithEndpoints, withAllowList]) {
+      expect(run.code, output(run)).not.toBe(0);
+      expect(output(run)).not.toContain('Service packaged');
+    }
+    expect(output(noEndpoints)).toContain('endpointType private needs the VPC endpoints the clusters call through: list them as clusters.<name>.vpcEndpointIds in the policy file');
+    expect(output(publicWithEndpoints)).toContain(
+      'the policy binds clusters to VPC endpoints (vpce-0a1b2c3d4e5f60718, vpce-1a2b3c4d), which reach only a private API: every call of theirs to the public API would be refused. Package with --param=endpointType=private',
+    );
+    expect(output(withAllowList)).toContain('allowedSourceIps cannot be used with endpointType private');
   });
 });

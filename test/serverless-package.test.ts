@@ -18,11 +18,16 @@ const stagePlugin = require('../scripts/serverless-webhook-stage.cjs') as {
   addStage: (template: CloudFormationTemplate, settings: Record<string, unknown>) => void;
   addOperations: (template: CloudFormationTemplate, settings: Record<string, unknown>, names: Record<string, unknown>) => void;
 };
+const customDomain = require('../scripts/custom-domain.cjs') as { endpointTypeOf: (value: unknown) => string };
 const settings = require('../scripts/settings.cjs') as { instanceCount: (value: unknown, name: string) => number };
 const resourcePolicy = require('../scripts/resource-policy.cjs') as {
   parseSourceIps: (value: unknown) => string[];
   policyStatements: (ips: string[]) => unknown[];
-  edgeSourceIps: (allowedSourceIps: unknown, origins: { sourceIps?: string[] } | undefined) => { sourceIps: string[]; from: string | undefined };
+  edgeAccess: (
+    endpointType: string,
+    allowedSourceIps: unknown,
+    origins: { sourceIps?: string[]; vpcEndpointIds?: string[] } | undefined,
+  ) => { sourceIps: string[]; vpcEndpointIds: string[]; statements: unknown[]; from: string | undefined };
   resourcePolicy: (statements: unknown[]) => unknown;
 };
 
@@ -428,11 +433,16 @@ describe('the local plugin and resolver', () => {
   });
 
   it('admits the allowedSourceIps param, else the union of the clusters\' sourceIps, else every address, as a resource policy that denies the rest', () => {
-    const union = { sourceIps: ['203.0.113.10/32', '2001:db8:10::/56'] };
-    expect(resourcePolicy.edgeSourceIps('192.0.2.0/24', union)).toEqual({ sourceIps: ['192.0.2.0/24'], from: 'the allowedSourceIps param' });
-    expect(resourcePolicy.edgeSourceIps('', union)).toEqual({ sourceIps: union.sourceIps, from: "the policy's clusters (sourceIps)" });
-    expect(resourcePolicy.edgeSourceIps('', {})).toEqual({ sourceIps: [], from: undefined });
-    expect(resourcePolicy.edgeSourceIps(undefined, undefined)).toEqual({ sourceIps: [], from: undefined });
+    const union = { sourceIps: ['203.0.113.10/32', '2001:db8:10::/56'], vpcEndpointIds: [] };
+    const edge = (allowedSourceIps: unknown, origins: Parameters<typeof resourcePolicy.edgeAccess>[2]) => {
+      const { sourceIps, from, statements } = resourcePolicy.edgeAccess('public', allowedSourceIps, origins);
+      expect(statements).toEqual(resourcePolicy.policyStatements(sourceIps));
+      return { sourceIps, from };
+    };
+    expect(edge('192.0.2.0/24', union)).toEqual({ sourceIps: ['192.0.2.0/24'], from: 'the allowedSourceIps param' });
+    expect(edge('', union)).toEqual({ sourceIps: union.sourceIps, from: "the policy's clusters (sourceIps)" });
+    expect(edge('', { vpcEndpointIds: [] })).toEqual({ sourceIps: [], from: undefined });
+    expect(edge(undefined, undefined)).toEqual({ sourceIps: [], from: undefined });
     expect(resourcePolicy.resourcePolicy(resourcePolicy.policyStatements([]))).toBe('');
     expect(resourcePolicy.resourcePolicy(resourcePolicy.policyStatements(['203.0.113.0/24', '2001:db8::/32']))).toEqual({
       Version: '2012-10-17',
@@ -447,6 +457,21 @@ describe('the local plugin and resolver', () => {
         },
       ],
     });
+  });
+
+  it('admits a private API only through the clusters\' VPC endpoints, and refuses what cannot serve', () => {
+    const origins = { vpcEndpointIds: ['vpce-0123abcd'] };
+    expect(resourcePolicy.edgeAccess('private', '', { ...origins, sourceIps: ['203.0.113.7/32'] })).toEqual({
+      sourceIps: [],
+      vpcEndpointIds: ['vpce-0123abcd'],
+      statements: [{ Effect: 'Allow', Principal: '*', Action: 'execute-api:Invoke', Resource: 'execute-api:/*', Condition: { StringEquals: { 'aws:SourceVpce': ['vpce-0123abcd'] } } }],
+      from: "the policy's clusters (vpcEndpointIds)",
+    });
+    expect(() => resourcePolicy.edgeAccess('private', '', { vpcEndpointIds: [] })).toThrow(/endpointType private needs the VPC endpoints/);
+    expect(() => resourcePolicy.edgeAccess('private', '203.0.113.0/24', origins)).toThrow(/allowedSourceIps cannot be used with endpointType private/);
+    expect(() => resourcePolicy.edgeAccess('public', '', origins)).toThrow(/binds clusters to VPC endpoints \(vpce-0123abcd\), which reach only a private API/);
+    expect(() => customDomain.endpointTypeOf('internal')).toThrow('custom.webhookStage.endpointType must be public or private, got "internal"');
+    expect(customDomain.endpointTypeOf(' private ')).toBe('private');
   });
 
   it('parses allow-lists of IPv4 and IPv6 addresses and blocks, and nothing else', () => {
