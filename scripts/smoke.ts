@@ -10,6 +10,10 @@
  *
  * Each check is printed with its latency. Exit 0 if all hold, 1 otherwise, 2 on a usage error.
  * The token is never printed: every line of output has it replaced by `<token>`.
+ *
+ * A cluster that the policy binds to where it calls from (sourceIps, vpcEndpointIds) has its token
+ * refused elsewhere with a wrong token's 403, so test with its token from where it calls: behind its
+ * NAT gateways, or for the private variant from inside its VPC, against the private domain.
  */
 import { randomBytes } from 'node:crypto';
 import { parseTokenSecret } from '../lib/auth/caller-auth';
@@ -21,7 +25,8 @@ import { isEntryPoint } from './entry-point';
 export const USAGE = `usage: npm run smoke -- --url <base URL> (--token <token> | --secret-id <name or ARN> [--region <region>])
          [--cluster <name>] [--allowed-image <image>] [--namespace <ns>] [--timeout <seconds>] [--auth-off]
 
-  --url            the webhooks' base URL (https://webhooks.example.com, or http://127.0.0.1:3000 for npm start)
+  --url            the webhooks' base URL (https://webhooks.example.com, or http://127.0.0.1:3000 for npm start;
+                   for a private endpoint its private domain, from inside a VPC that resolves it)
   --token          the callers' path token
   --secret-id      read the token from this Secrets Manager secret (AWSCURRENT) instead
   --region         the secret's region (default: AWS_REGION, then AWS_DEFAULT_REGION)
@@ -180,6 +185,12 @@ const statusMessage = (response: Record<string, unknown> | undefined): string =>
 const unexpected = (answer: Answer, what: string) =>
   `expected ${what}, got ${answer.status}: ${answer.text.length > 300 ? `${answer.text.slice(0, 300)}...` : answer.text}`;
 
+/** The token under test refused: a wrong token and a bound cluster's token from elsewhere get the same 403. */
+const refusedToken = (answer: Answer) =>
+  answer.status === 403
+    ? '\n      (403 to this token: it is not the endpoint\'s, or the policy binds its cluster (sourceIps, vpcEndpointIds) and this machine calls from elsewhere)'
+    : '';
+
 export async function runSmoke(options: SmokeOptions, io: SmokeIo): Promise<number> {
   let token = options.token;
   if (token === undefined) {
@@ -229,7 +240,7 @@ export async function runSmoke(options: SmokeOptions, io: SmokeIo): Promise<numb
       run: async () => {
         const answer = await send('POST', 'mutate', secret, review(TUTORIAL_POD));
         const response = responseOf(answer);
-        if (answer.status !== 200 || response?.allowed !== true) return { ok: false, detail: unexpected(answer, '200 allowed'), answer };
+        if (answer.status !== 200 || response?.allowed !== true) return { ok: false, detail: unexpected(answer, '200 allowed') + refusedToken(answer), answer };
         if (response.patchType !== 'JSONPatch' || typeof response.patch !== 'string') return { ok: false, detail: 'allowed without a JSON Patch', answer };
         const patch = JSON.parse(Buffer.from(response.patch, 'base64').toString('utf8')) as { op: string; path: string; value?: unknown }[];
         const secrets = patch.filter((op) => op.path === '/spec/imagePullSecrets' || op.path.startsWith('/spec/imagePullSecrets/'));
@@ -244,7 +255,7 @@ export async function runSmoke(options: SmokeOptions, io: SmokeIo): Promise<numb
         const answer = await send('POST', 'validate', secret, review(TUTORIAL_POD));
         const response = responseOf(answer);
         const message = statusMessage(response);
-        if (answer.status !== 200 || response?.allowed !== false) return { ok: false, detail: unexpected(answer, '200 denied'), answer };
+        if (answer.status !== 200 || response?.allowed !== false) return { ok: false, detail: unexpected(answer, '200 denied') + refusedToken(answer), answer };
         if (!message.startsWith(SENTENCE)) return { ok: false, detail: `denied, but not with "${SENTENCE}...": ${message}`, answer };
         allowedRule = firstAllowedRule(message);
         return { ok: true, detail: message, answer };
@@ -257,7 +268,7 @@ export async function runSmoke(options: SmokeOptions, io: SmokeIo): Promise<numb
         if (!image) return { ok: false, detail: 'no allowed registry known (the denial check failed): give --allowed-image' };
         const answer = await send('POST', 'validate', secret, review(podWithImage(image)));
         const response = responseOf(answer);
-        if (answer.status !== 200 || response?.allowed !== true) return { ok: false, detail: unexpected(answer, '200 allowed'), answer };
+        if (answer.status !== 200 || response?.allowed !== true) return { ok: false, detail: unexpected(answer, '200 allowed') + refusedToken(answer), answer };
         return { ok: true, detail: 'allowed', answer };
       },
     },
