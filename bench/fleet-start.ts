@@ -12,7 +12,7 @@ import { bundleRun } from './cold-start';
 import { median } from './stats';
 import { defaultEnvironment } from './warm';
 
-/** A fleet: each cluster with its own mirror, pull secrets and namespace entries; exceptions across them. */
+/** A fleet: each cluster with its own mirror, namespace entries and source addresses; pull secrets and exceptions across them. */
 export function largeFleetPolicy(clusters = 200, exceptions = 500): Record<string, unknown> {
   const names = Array.from({ length: clusters }, (_, index) => `cluster-${index}`);
   return {
@@ -31,6 +31,8 @@ export function largeFleetPolicy(clusters = 200, exceptions = 500): Record<strin
           requireDigest: index % 3 === 0,
           imageMirrors: { 'docker.io': `111122223333.dkr.ecr.eu-west-1.amazonaws.com/docker-hub/${name}` },
           namespaces: { [`team-${index}-*`]: { allowedRegistries: [`registry.example.com/team-${index}`] } },
+          // Bound to its NAT addresses: a BlockList per cluster is compiled at start-up.
+          sourceIps: [`198.51.${index % 256}.7`, `203.0.${index % 256}.16/28`, `2001:db8:${index.toString(16)}::/56`],
         },
       ]),
     ),

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { type Bundle, buildBundles } from './build';
 import { coldStarts } from './cold-start';
 import { fleetStarts } from './fleet-start';
+import { originChecks } from './origin-check';
 import { checkPolicyFile } from '../lib/cli/policy-file';
 import { DEPLOYED, authColdStartFigures, authColdStartPartsTable, authColdStartTable, authenticatedColdStarts, buildAuthVariants } from './cold-start-auth';
 import { runSectionInChild } from './in-process';
@@ -92,6 +93,19 @@ async function main(): Promise<void> {
           `${ms(fleet.wallMs[name])} ms`,
           `${ms(fleet.initMs[name])} ms`,
           `${ms(fleet.wallMs[name] - fleet.wallMs.noFile)} ms`,
+        ]),
+      ),
+    );
+
+    // Binding clusters to where they call from: its cost per review
+    const origin = await originChecks(quick ? 2000 : 20_000, quick ? 5 : 15);
+    console.log('\nOrigin check per review (a token already matched; 200 clusters bound to their addresses), median ns');
+    console.log(
+      table(
+        ['authentication step', 'ns per review'],
+        (['withoutBinding', 'unboundCluster', 'boundIpv4', 'boundIpv6'] as const).map((name) => [
+          { withoutBinding: 'no cluster bound (the policy lists no sourceIps)', unboundCluster: 'a cluster the policy does not bind', boundIpv4: 'a bound cluster, from its IPv4 block', boundIpv6: 'a bound cluster, from its IPv6 block' }[name],
+          Math.round(origin.nsPerReview[name]),
         ]),
       ),
     );
@@ -227,6 +241,7 @@ async function main(): Promise<void> {
         ),
       },
       authenticatedColdStart: authColdStartFigures(authCold),
+      originCheckNsPerReview: Object.fromEntries(Object.entries(origin.nsPerReview).map(([name, ns]) => [name, Math.round(ns)])),
       fleetStart: { runs: fleet.runs, policyBytes: fleet.policyBytes, wallMs: fleet.wallMs, initMs: fleet.initMs, largeFleetOverNoFileMs: round(fleet.wallMs.largeFleet - fleet.wallMs.noFile) },
       warm: warm.map(({ payload, floor, handlers: results }) => ({
         payload,

@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import type { AdmissionRequest } from './admission/admission-review';
 import { type Authenticate, createCallerAuth, createOpenAuth } from './auth/caller-auth';
+import { bindCallerOrigins } from './auth/caller-origin';
 import { type Config, ConfigError, type Settings, loadConfig, loadSettings, policyDocumentFromEnv } from './policies/config';
 import { type FleetPolicy, createFleetPolicy } from './policies/fleet-policy';
 import { type CompiledPolicy, checkPolicyDocument } from './policies/policy-document';
@@ -131,7 +132,8 @@ export function configuredHandler(
     name,
     policy: (request, caller) => policy(request, fleet.configFor(caller.cluster, requestNamespace(request)), Date.now()),
     policyVersion: fleet.version,
-    authenticate: authenticate ?? authenticatorFor(name, settings, log, fleet),
+    // A cluster the policy binds to where it calls from is refused from anywhere else (DESIGN "Cluster identity").
+    authenticate: authenticate ?? bindCallerOrigins(authenticatorFor(name, settings, log, fleet), fleet.origins),
     log,
   });
   // The tools report which policy they judged by.

@@ -6,7 +6,8 @@
 //
 // The custom metrics are those the functions write as EMF records (namespace AdmissionWebhooks,
 // dimension `webhook`): Forbidden (403, missing or wrong token), AuthUnavailable (503, token could
-// not be checked), SecretReadFailures (a failed read of the token secret).
+// not be checked), SecretReadFailures (a failed read of the token secret), SourceMismatch (a bound
+// cluster's token from an address or VPC endpoint the policy does not bind it to; answered as 403).
 //
 // Requests the stage throttle refuses (429) never reach Lambda and are no WAF block: a REST API
 // counts them only in its `4XXError`. That metric also counts the functions' own 403s (alarmed on
@@ -152,6 +153,7 @@ function alarmDefinitions({ prefix, api, functions, webAcl, timeoutSeconds, forb
       [lambda, 'Throttles', 'throttles', `Lambda throttled the ${webhook} function (account concurrency used up): reviews failed`],
       [custom, 'AuthUnavailable', 'auth-unavailable', `${webhook} answered 503: the token could not be checked (Secrets Manager unreachable or denied, nothing cached)`],
       [custom, 'SecretReadFailures', 'secret-read-failures', `${webhook} could not read the token secret from Secrets Manager (a cached token may still serve)`],
+      [custom, 'SourceMismatch', 'source-mismatch', `${webhook} refused a cluster's own token from an address or VPC endpoint the policy does not bind it to: a leaked token used elsewhere, or the cluster's egress changed`],
       [
         custom,
         'Forbidden',

@@ -43,7 +43,10 @@ function dashboardBody({ api, functions, webAcl, latencyThresholdMs }) {
     functions.flatMap(({ webhook, functionName }) => names.map((name) => ['AWS/Lambda', name, 'FunctionName', functionName, { label: `${webhook} ${name}`, ...options }]));
   const widgets = [
     metricWidget('Reviews per webhook (Allowed, Denied, Patched)', custom(['Allowed', 'Denied', 'Patched'])),
-    metricWidget('Refused requests per webhook (403 Forbidden, 503 AuthUnavailable) and secret read failures', custom(['Forbidden', 'AuthUnavailable', 'SecretReadFailures'])),
+    metricWidget(
+      'Refused requests per webhook (403 Forbidden, 403 SourceMismatch, 503 AuthUnavailable) and secret read failures',
+      custom(['Forbidden', 'SourceMismatch', 'AuthUnavailable', 'SecretReadFailures']),
+    ),
     metricWidget('API requests and errors', [
       ['AWS/ApiGateway', 'Count', ...apiDimensions],
       ['AWS/ApiGateway', '4XXError', ...apiDimensions],
@@ -73,6 +76,7 @@ function dashboardBody({ api, functions, webAcl, latencyThresholdMs }) {
     ]),
     metricWidget('Allowed reviews per cluster (fleet secret)', perCluster('Allowed'), { period: 300 }),
     metricWidget('Denied reviews per cluster (fleet secret)', perCluster('Denied'), { period: 300 }),
+    metricWidget("A cluster's token from elsewhere (SourceMismatch) per cluster", perCluster('SourceMismatch'), { period: 300 }),
   ];
   if (webAcl) {
     const waf = (metric, rule) => ['AWS/WAFV2', metric, 'WebACL', webAcl.metricName, 'Region', '${AWS::Region}', 'Rule', rule];

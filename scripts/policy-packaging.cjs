@@ -92,7 +92,8 @@ function checkFunctionEnvironment(name, environment) {
 
 /**
  * Checks the policy file and writes it as JSON to `buildDir/policy.json`. Returns what the
- * template records. Throws with every problem, `file:line:column: field: message`.
+ * template records, the warnings, and the union of the clusters' origins. Throws with every
+ * problem, `file:line:column: field: message`.
  */
 function preparePolicy({ serviceDir, policyFile, buildDir }) {
   const { checkPolicyFile, problemLine } = projectModule('lib/cli/policy-file.ts');
@@ -104,11 +105,14 @@ function preparePolicy({ serviceDir, policyFile, buildDir }) {
   }
   mkdirSync(buildDir, { recursive: true });
   writeFileSync(join(buildDir, POLICY_JSON), JSON.stringify(check.document));
+  const { fleetOrigins } = projectModule('lib/policies/cluster-origins.ts');
   return {
     policyFile: file,
     policyVersion: check.version,
     exampleRegistry: exampleRegistryFields(check.document),
     warnings: check.warnings.map((warning) => problemLine(file, warning, 'warning')),
+    // Where the clusters call from, for the edge (DESIGN "Cluster identity").
+    origins: fleetOrigins(check.policy.clusters),
   };
 }
 

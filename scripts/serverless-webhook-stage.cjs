@@ -26,6 +26,12 @@
 //    that holds the event loop open) in `after:` hooks, which a failure skips: `serverless invoke
 //    local` with a handler that throws at load (an invalid configuration) printed the error and
 //    then hung (floydspace/serverless-esbuild#532). The `error` hook stops esbuild's service.
+// 7. The endpoint (param `endpointType`, public or private) and who may reach it: the custom domain
+//    of the variant (scripts/custom-domain.cjs), and the API's resource policy and WAF's allow-list
+//    (scripts/resource-policy.cjs): the `allowedSourceIps` param, or else the union of the policy's
+//    clusters' sourceIps when every cluster lists them; for a private API, the clusters' VPC
+//    endpoints. Set here, not in serverless.yml, because the policy file is read only after the
+//    framework has resolved serverless.yml's variables.
 'use strict';
 
 const { join } = require('node:path');
@@ -36,6 +42,8 @@ const { addDashboard } = require('./dashboard.cjs');
 const { addEdgeProtection, WEB_ACL } = require('./edge-protection.cjs');
 const { flag, positiveNumber } = require('./settings.cjs');
 const { METADATA_KEY, POLICY_JSON, assertPolicyDeployable, checkFunctionEnvironment, preparePolicy, refusePolicyParams } = require('./policy-packaging.cjs');
+const { edgeAccess, parseSourceIps, resourcePolicy } = require('./resource-policy.cjs');
+const { addCustomDomain, endpointTypeOf } = require('./custom-domain.cjs');
 const { workFolder } = require('../esbuild.config.cjs');
 
 const STAGE_LOGICAL_ID = 'ApiGatewayStage';
@@ -68,14 +76,20 @@ function addStage(template, settings) {
   if (template.Outputs) delete template.Outputs.ServiceEndpoint;
 }
 
+/** The REST API's logical id and resource. */
+function restApiOf(template) {
+  const [found] = Object.entries(template.Resources).filter(([, resource]) => resource.Type === 'AWS::ApiGateway::RestApi');
+  if (!found) throw new Error('the template has no REST API');
+  return found;
+}
+
 /**
  * Adds what runs the stage in production: the WAF web ACL (unless `wafEnabled` is false), the
  * alarms and their topic (unless `alarmsEnabled` is false), and the dashboard.
  */
 function addOperations(template, settings, { service, functions }) {
   const stage = template.Resources[STAGE_LOGICAL_ID].Properties.StageName;
-  const [[restApiId, restApi] = []] = Object.entries(template.Resources).filter(([, resource]) => resource.Type === 'AWS::ApiGateway::RestApi');
-  if (!restApi) throw new Error('the template has no REST API');
+  const [restApiId, restApi] = restApiOf(template);
   const prefix = `${service}-${stage}`;
   const api = { name: restApi.Properties.Name, stage };
   let webAcl;
@@ -109,6 +123,9 @@ class WebhookStagePlugin {
       initialize: () =>
         this.guard(() => {
           refusePolicyParams(this.options.param, serverless.configurationInput?.params);
+          const settings = serverless.service.custom?.webhookStage ?? {};
+          parseSourceIps(settings.allowedSourceIps);
+          endpointTypeOf(settings.endpointType);
           // `invoke local` reads the functions' environment in a core hook before any of its own events.
           const [command, subcommand] = serverless.processedInput?.commands ?? [];
           if (command === 'invoke' && subcommand === 'local') this.preparePolicy();
@@ -154,6 +171,8 @@ class WebhookStagePlugin {
     for (const name of service.getAllFunctions()) {
       checkFunctionEnvironment(name, { ...service.provider.environment, ...service.getFunction(name).environment });
     }
+    // A variant that cannot serve these clusters is refused before anything is bundled (compileStage builds it).
+    if (DEPLOYED.has(commands[0])) edgeAccess(endpointTypeOf(settings.endpointType), settings.allowedSourceIps, this.policy.origins);
     for (const warning of this.policy.warnings) this.log?.warning?.(warning);
     if (this.policy.exampleRegistry.length > 0 && commands[0] === 'package') {
       this.log?.warning?.(
@@ -178,7 +197,25 @@ class WebhookStagePlugin {
         const { policyFile, policyVersion, exampleRegistry } = this.policy;
         template.Metadata = { ...template.Metadata, [METADATA_KEY]: { policyFile, policyVersion, exampleRegistry } };
       }
-      addOperations(template, settings, {
+      const endpointType = endpointTypeOf(settings.endpointType);
+      const edge = edgeAccess(endpointType, settings.allowedSourceIps, this.policy?.origins);
+      const [restApiId, restApi] = restApiOf(template);
+      restApi.Properties.Policy = resourcePolicy(edge.statements);
+      if (edge.sourceIps.length > 0) this.log?.notice?.(`The API admits only ${edge.sourceIps.join(', ')} (WAF allow-list and resource policy), from ${edge.from}`);
+      if (edge.vpcEndpointIds.length > 0) this.log?.notice?.(`The private API admits only requests through ${edge.vpcEndpointIds.join(', ')} (resource policy and private domain), from ${edge.from}`);
+      addCustomDomain(template, {
+        endpointType,
+        domainName: settings.domainName,
+        certificateArn: settings.certificateArn,
+        hostedZoneId: settings.hostedZoneId,
+        restApiId,
+        stageId: STAGE_LOGICAL_ID,
+        stageName: template.Resources[STAGE_LOGICAL_ID].Properties.StageName,
+        vpcEndpointIds: edge.vpcEndpointIds,
+        policy: restApi.Properties.Policy,
+      });
+      // WAF's allow-list is the edge's, whichever source it came from.
+      addOperations(template, { ...settings, allowedSourceIps: edge.sourceIps.join(',') }, {
         service: service.service,
         functions: service.getAllFunctions().map((webhook) => {
           const logicalId = this.serverless.getProvider('aws').naming.getLambdaLogicalId(webhook);

@@ -12,6 +12,10 @@
  * `--ca-bundle FILE` trusts the certificates of a PEM file instead of the public ones (`npm start
  * -- --httpsProtocol certs` with a self-signed certificate). The token is never printed: where it
  * stands in a URL path that a server or an error echoes, it is replaced by `<token>`.
+ *
+ * A cluster that the policy binds to where it calls from (sourceIps, vpcEndpointIds) has its token
+ * refused elsewhere with a wrong token's 403, so test with its token from where it calls: behind its
+ * NAT gateways, or for the private variant from inside its VPC, against the private domain.
  */
 import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
@@ -29,7 +33,8 @@ export const USAGE = `usage: npm run smoke -- --url <base URL> (--token <token> 
          [--cluster <name>] [--allowed-image <image>] [--namespace <ns>] [--timeout <seconds>]
          [--ca-bundle <pem file>] [--auth-off]
 
-  --url            the webhooks' base URL (https://webhooks.example.com, or http://127.0.0.1:3000 for npm start)
+  --url            the webhooks' base URL (https://webhooks.example.com, or http://127.0.0.1:3000 for npm start;
+                   for a private endpoint its private domain, from inside a VPC that resolves it)
   --token          the callers' path token
   --secret-id      read the token from this Secrets Manager secret (AWSCURRENT) instead
   --region         the secret's region (default: AWS_REGION, then AWS_DEFAULT_REGION)
@@ -219,6 +224,12 @@ function describeFailure(error: unknown, options: SmokeOptions): string {
   return `${error.name}: ${error.message}${hint}`;
 }
 
+/** The token under test refused: a wrong token and a bound cluster's token from elsewhere get the same 403. */
+const refusedToken = (answer: Answer) =>
+  answer.status === 403
+    ? '\n      (403 to this token: it is not the endpoint\'s, or the policy binds its cluster (sourceIps, vpcEndpointIds) and this machine calls from elsewhere)'
+    : '';
+
 export async function runSmoke(options: SmokeOptions, io: SmokeIo): Promise<number> {
   let token = options.token;
   if (token === undefined) {
@@ -277,7 +288,7 @@ export async function runSmoke(options: SmokeOptions, io: SmokeIo): Promise<numb
       run: async () => {
         const answer = await send('POST', 'mutate', secret, review(TUTORIAL_POD));
         const response = responseOf(answer);
-        if (answer.status !== 200 || response?.allowed !== true) return { ok: false, detail: unexpected(answer, '200 allowed'), answer };
+        if (answer.status !== 200 || response?.allowed !== true) return { ok: false, detail: unexpected(answer, '200 allowed') + refusedToken(answer), answer };
         if (response.patchType !== 'JSONPatch' || typeof response.patch !== 'string') return { ok: false, detail: 'allowed without a JSON Patch', answer };
         const patch = JSON.parse(Buffer.from(response.patch, 'base64').toString('utf8')) as { op: string; path: string; value?: unknown }[];
         const secrets = patch.filter((op) => op.path === '/spec/imagePullSecrets' || op.path.startsWith('/spec/imagePullSecrets/'));
@@ -292,7 +303,7 @@ export async function runSmoke(options: SmokeOptions, io: SmokeIo): Promise<numb
         const answer = await send('POST', 'validate', secret, review(TUTORIAL_POD));
         const response = responseOf(answer);
         const message = statusMessage(response);
-        if (answer.status !== 200 || response?.allowed !== false) return { ok: false, detail: unexpected(answer, '200 denied'), answer };
+        if (answer.status !== 200 || response?.allowed !== false) return { ok: false, detail: unexpected(answer, '200 denied') + refusedToken(answer), answer };
         if (!message.startsWith(SENTENCE)) return { ok: false, detail: `denied, but not with "${SENTENCE}...": ${message}`, answer };
         allowedRule = firstAllowedRule(message);
         return { ok: true, detail: message, answer };
@@ -305,7 +316,7 @@ export async function runSmoke(options: SmokeOptions, io: SmokeIo): Promise<numb
         if (!image) return { ok: false, detail: 'no allowed registry known (the denial check failed): give --allowed-image' };
         const answer = await send('POST', 'validate', secret, review(podWithImage(image)));
         const response = responseOf(answer);
-        if (answer.status !== 200 || response?.allowed !== true) return { ok: false, detail: unexpected(answer, '200 allowed'), answer };
+        if (answer.status !== 200 || response?.allowed !== true) return { ok: false, detail: unexpected(answer, '200 allowed') + refusedToken(answer), answer };
         return { ok: true, detail: 'allowed', answer };
       },
     },

@@ -15,7 +15,10 @@
  *
  * `--policy` takes the exempt namespaces, the pull policy mode and the mirrors from that cluster's
  * effective policy in the policy file (DESIGN "Fleet policy"); enforce mode or mirrors make mutate
- * fail closed and also receive `pods/ephemeralcontainers`. Without a file, `--exempt-namespaces`,
+ * fail closed and also receive `pods/ephemeralcontainers`. The output names where the policy binds
+ * the cluster to call from (sourceIps, vpcEndpointIds). `--endpoint-type private` is for the private
+ * variant: the URL is its private domain, which only the clusters' VPCs resolve. Either variant is
+ * served only on its custom domain: an execute-api URL is refused, naming the one to use. Without a file, `--exempt-namespaces`,
  * `--image-pull-policy-mode` and `--image-mirrors` take the deployment's EXEMPT_NAMESPACES,
  * IMAGE_PULL_POLICY_MODE and IMAGE_MIRRORS. Bad input (an invalid policy file too) exits with 2
  * and a message on stderr; a failed Secrets Manager read exits with 1.
@@ -36,6 +39,7 @@ export class UsageError extends Error {
 }
 
 export type PullPolicyMode = 'default' | 'enforce';
+export type EndpointType = 'public' | 'private';
 
 export interface WebhookConfigOptions {
   /** Base URL of the webhooks, e.g. `https://webhooks.example.com` (optionally with a path prefix). */
@@ -58,6 +62,8 @@ export interface WebhookConfigOptions {
   timeoutSeconds?: number;
   /** PEM certificates the API server should trust for the URL; none for a publicly trusted certificate. */
   caBundlePem?: string;
+  /** The deployed variant (serverless param endpointType); default public. */
+  endpointType?: EndpointType;
 }
 
 /** Where the cluster side's policy fields came from: a policy file, its version, the cluster. */
@@ -66,6 +72,8 @@ export interface PolicySource {
   version: string;
   /** Undefined: the policy's defaults (what a caller that matched no cluster gets). */
   cluster: string | undefined;
+  /** Where the policy binds the cluster to call from, as the file writes it. */
+  origin?: { sourceIps?: readonly string[]; vpcEndpointIds?: readonly string[] };
 }
 
 export const DEFAULT_NAME = 'admission-webhooks';
@@ -84,7 +92,14 @@ export const VALIDATE_RULES = [
   { apiGroups: ['batch'], resources: ['jobs', 'cronjobs'] },
 ].map((rule) => ({ ...rule, apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], scope: 'Namespaced' }));
 
-/** The base URL, checked: https, no user info, query or fragment; no trailing slash. */
+/** The default endpoint's names (`<api>.execute-api.<region>.amazonaws.com`, and a VPC endpoint's `....vpce.amazonaws.com`). */
+const EXECUTE_API_HOST = /\.(?:execute-api\.[a-z0-9-]+|vpce)\.amazonaws\.com(?:\.cn)?$/i;
+
+/**
+ * The base URL, checked: https, no user info, query or fragment, not an execute-api address (this
+ * deployment switches the default endpoint off, and a VPC endpoint's name needs a Host header the
+ * API server cannot send); no trailing slash.
+ */
 export function webhookBase(raw: string): string {
   let url: URL;
   try {
@@ -96,6 +111,12 @@ export function webhookBase(raw: string): string {
   if (url.username !== '' || url.password !== '' || raw.includes('@')) throw new UsageError('--url must not carry user info (user:password@)');
   if (raw.includes('?')) throw new UsageError('--url must not carry a query string: Kubernetes forbids it in a webhook URL');
   if (raw.includes('#')) throw new UsageError('--url must not carry a fragment');
+  if (EXECUTE_API_HOST.test(url.hostname)) {
+    throw new UsageError(
+      `--url ${url.hostname} is an execute-api address, which does not serve these webhooks: the default endpoint is switched off. ` +
+        'Give the custom domain, https://<domainName> (the stack output WebhookBaseUrl), public or private',
+    );
+  }
   return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
 }
 
@@ -252,9 +273,17 @@ export function renderWebhookConfigurations(options: WebhookConfigOptions): stri
     options.caBundlePem === undefined
       ? ['# No caBundle: the custom domain has a publicly trusted certificate.']
       : ['# caBundle from --ca-bundle: the API server trusts only those certificates for this URL.'];
+  const endpoint =
+    options.endpointType === 'private'
+      ? [
+          `# Private endpoint: ${new URL(webhookBase(options.url)).hostname} resolves only in the clusters' VPCs (a private hosted zone aliasing it`,
+          "# to their execute-api VPC endpoint), which the API server reaches through customer-routed egress.",
+        ]
+      : [];
   const header = [
     '# Admission webhooks served by AWS Lambda behind API Gateway (printed by `npm run webhook-config`).',
-    ...(options.policy ? [policyComment(options.policy)] : []),
+    ...(options.policy ? [policyComment(options.policy), ...originComment(options.policy)] : []),
+    ...endpoint,
     '# The URL carries the caller token: treat this output as a secret.',
     ...trust,
   ].join('\n');
@@ -264,6 +293,15 @@ export function renderWebhookConfigurations(options: WebhookConfigOptions): stri
   const validatingDoc = new Document(validating);
   commentKey(validatingDoc, ['webhooks', 0], 'failurePolicy', VALIDATE_FAILURE_POLICY);
   return `${header}\n---\n${mutatingDoc.toString()}---\n${validatingDoc.toString()}`;
+}
+
+/** Where the policy binds the cluster to call from: the same token from anywhere else is refused. */
+function originComment({ cluster, origin }: PolicySource): string[] {
+  const lists = [
+    ...(origin?.sourceIps ? [`sourceIps ${origin.sourceIps.join(', ')}`] : []),
+    ...(origin?.vpcEndpointIds ? [`vpcEndpointIds ${origin.vpcEndpointIds.join(', ')}`] : []),
+  ];
+  return lists.length === 0 ? [] : [`# Cluster ${cluster} is bound to ${lists.join('; ')}: its token is refused from anywhere else.`];
 }
 
 function policyComment({ file, version, cluster }: PolicySource): string {
@@ -293,15 +331,37 @@ export function policyOptions(file: string, cluster: string | undefined): { opti
   }
   const fleet = createFleetPolicy(check.policy, check.version, loadConfig({}));
   const config = fleet.configFor(cluster, undefined);
+  const origin = cluster === undefined ? undefined : fleet.origins.get(cluster);
   const options: PolicyOptions = {
     exemptNamespaces: [...config.exemptNamespaces],
     imagePullPolicyMode: config.imagePullPolicyMode,
     imageMirrors: config.imageMirrors,
-    policy: { file, version: check.version, cluster },
+    policy: {
+      file,
+      version: check.version,
+      cluster,
+      ...(origin ? { origin: { sourceIps: origin.sourceIps?.map((block) => block.text), vpcEndpointIds: origin.vpcEndpointIds } } : {}),
+    },
   };
   if (cluster === undefined || fleet.clusters.includes(cluster)) return { options };
   const named = fleet.clusters.length === 0 ? 'it names none' : `it names ${fleet.clusters.join(', ')}`;
   return { options, warning: `${file} has no cluster "${cluster}" (${named}): printing its defaults, which the functions also give that cluster` };
+}
+
+/**
+ * Whether the cluster's binding fits the variant: a cluster bound to VPC endpoints can reach only a
+ * private API (a usage error for public); one bound to none reaches a private API only through
+ * another cluster's endpoint (a warning).
+ */
+export function endpointMismatch(endpointType: EndpointType, { file, cluster, origin }: PolicySource): string | undefined {
+  if (cluster === undefined) return undefined;
+  if (endpointType === 'public' && origin?.vpcEndpointIds) {
+    throw new UsageError(`${file} binds cluster ${cluster} to VPC endpoints (${origin.vpcEndpointIds.join(', ')}), which reach only the private variant: add --endpoint-type private`);
+  }
+  if (endpointType === 'private' && !origin?.vpcEndpointIds) {
+    return `${file} lists no vpcEndpointIds for cluster ${cluster}: the private API admits only the endpoints other clusters list, so its calls must go through one of those`;
+  }
+  return undefined;
 }
 
 /** The token in a secret value (the formats of lib/auth/caller-auth.ts); a fleet secret needs the cluster. */
@@ -324,7 +384,7 @@ export function tokenFromSecret(secret: string, cluster: string | undefined): st
 const USAGE = `usage: npm run webhook-config -- --url https://<domain> (--token <token> | --secret-id <id> [--region <region>]) [--cluster <name>]
          [--policy <file> | [--exempt-namespaces ns1,ns2] [--image-pull-policy-mode default|enforce] [--image-mirrors source=target,...]]
          [--name <name>] [--timeout-seconds 5]
-         [--ca-bundle <pem file>]`;
+         [--ca-bundle <pem file>] [--endpoint-type public|private]`;
 
 const HELP = `${USAGE}
 
@@ -349,6 +409,10 @@ for \`kubectl apply -f -\`. The output carries the token: treat it as a secret.
   --name NAME                metadata.name of both configurations (default ${DEFAULT_NAME})
   --timeout-seconds N        the API server's wait for each call, 1 to 30 (default ${DEFAULT_TIMEOUT_SECONDS})
   --ca-bundle FILE           PEM certificates to trust, for an endpoint without a public certificate
+  --endpoint-type TYPE       the deployed variant (serverless param endpointType): public (default),
+                             or private, whose --url is the private domain only the clusters' VPCs
+                             resolve; with --policy, the cluster must list vpcEndpointIds for private
+                             and none for public
   --help, -h                 show this help
 
 Exit status: 0 printed, 2 bad input (the message says what is missing or wrong; for an invalid
@@ -385,6 +449,7 @@ export async function main(argv: readonly string[]): Promise<string> {
         'timeout-seconds': { type: 'string' },
         'ca-bundle': { type: 'string' },
         region: { type: 'string' },
+        'endpoint-type': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       allowPositionals: false,
@@ -416,7 +481,10 @@ export async function main(argv: readonly string[]): Promise<string> {
       );
     }
   }
+  const endpointType = values['endpoint-type'] ?? 'public';
+  if (endpointType !== 'public' && endpointType !== 'private') throw new UsageError(`--endpoint-type must be public or private, got "${endpointType}"`);
   const fromPolicy = values.policy === undefined ? undefined : policyOptions(values.policy, values.cluster);
+  const endpointWarning = fromPolicy && endpointMismatch(endpointType, fromPolicy.options.policy);
   const timeout = values['timeout-seconds'];
   const options: WebhookConfigOptions = {
     url: values.url,
@@ -432,10 +500,12 @@ export async function main(argv: readonly string[]): Promise<string> {
     name: values.name,
     timeoutSeconds: timeout === undefined ? undefined : /^\d+$/.test(timeout) ? Number(timeout) : Number.NaN,
     caBundlePem: values['ca-bundle'] === undefined ? undefined : readCaBundle(values['ca-bundle']),
+    endpointType,
   };
   // Check everything that needs no AWS call before making one.
   webhookConfigurations({ ...options, token: options.token || 'x'.repeat(16) });
   if (fromPolicy?.warning) process.stderr.write(`webhook-config: warning: ${fromPolicy.warning}\n`);
+  if (endpointWarning) process.stderr.write(`webhook-config: warning: ${endpointWarning}\n`);
   if (values['secret-id'] !== undefined) {
     // The workstation client (lib/auth/secrets-manager.ts) takes its region from AWS_REGION, else the
     // profile; --region is given to it there. It is created on this first call.

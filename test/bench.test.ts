@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { buildBundles, deployedBuildOptions } from '../bench/build';
 import { floorHandler } from '../bench/floor';
 import { largeFleetPolicy } from '../bench/fleet-start';
+import { originChecks } from '../bench/origin-check';
 import { checkPolicyDocument } from '../lib/policies/policy-document';
 import { deployment, deploymentPayload, podPayload, podWithContainers, tutorialPayload } from '../bench/payloads';
 import { marginalPerContainer, markdownTable, table } from '../bench/report';
@@ -21,6 +22,13 @@ describe('fleet start-up', () => {
     expect(problems).toEqual([]);
     expect(policy?.clusters.size).toBe(200);
     expect(policy?.exceptions).toHaveLength(500);
+    expect([...(policy?.clusters.values() ?? [])].every((layer) => layer.origin.sourceIps?.length === 3)).toBe(true);
+  });
+
+  it('times the origin check of a review along each path it can take', async () => {
+    const { nsPerReview } = await originChecks(10, 1);
+    expect(Object.keys(nsPerReview)).toEqual(['withoutBinding', 'unboundCluster', 'boundIpv4', 'boundIpv6']);
+    for (const ns of Object.values(nsPerReview)) expect(ns).toBeGreaterThan(0);
   });
 });
 

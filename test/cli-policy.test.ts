@@ -151,6 +151,20 @@ describe('policy check FILE', () => {
     expect((await cli(['policy', 'check'])).stderr).toContain('policy check needs the policy file');
     expect((await cli(['policy', 'lint', FLEET])).stderr).toContain('unknown policy command "lint"');
   });
+
+  it('exits 1 for a source address that is not one, and 0 with a warning naming each cluster left unbound', async () => {
+    const bad = file('check-cidr.yaml', 'version: 1\nclusters:\n  prod-eu: { sourceIps: [203.0.113.0/33] }\n');
+    const refused = await cli(['policy', 'check', bad]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`${bad}:3:26: clusters.prod-eu.sourceIps[0]: "203.0.113.0/33", which is not an IPv4 or IPv6 address or CIDR block`);
+    const partly = file('check-partly.yaml', 'version: 1\nclusters:\n  prod-eu: { sourceIps: [203.0.113.7] }\n  dev-us: {}\n  staging: {}\n');
+    const outcome = await cli(['policy', 'check', partly]);
+    expect(outcome.code).toBe(0);
+    expect(outcome.stderr.split('\n').filter(Boolean)).toEqual([
+      `${partly}:4:3: warning: clusters.dev-us: cluster dev-us lists no sourceIps, while prod-eu does: its token is accepted from any address, and the edge allow-list is built from the policy only when every cluster lists them`,
+      `${partly}:5:3: warning: clusters.staging: cluster staging lists no sourceIps, while prod-eu does: its token is accepted from any address, and the edge allow-list is built from the policy only when every cluster lists them`,
+    ]);
+  });
 });
 
 describe('policy show FILE', () => {
@@ -173,5 +187,13 @@ describe('policy show FILE', () => {
     });
     const defaults = parse((await cli(['policy', 'show', FLEET])).stdout);
     expect(defaults).toMatchObject({ cluster: null, namespace: null, policy: { requireDigest: false, imageMirrors: {} } });
+  });
+
+  it("shows where a bound cluster calls from, as the file writes it; nothing for a cluster or a caller it does not bind", async () => {
+    const bound = 'examples/policies/source-bound.yaml';
+    expect(parse((await cli(['policy', 'show', bound, '--cluster', 'prod-eu'])).stdout).policy.sourceIps).toEqual(['203.0.113.10', '203.0.113.11', '2001:db8:10::/56']);
+    expect(parse((await cli(['policy', 'show', 'examples/policies/private-endpoint.yaml', '--cluster', 'dev-us'])).stdout).policy.vpcEndpointIds).toEqual(['vpce-1a2b3c4d']);
+    expect(parse((await cli(['policy', 'show', bound])).stdout).policy).not.toHaveProperty('sourceIps');
+    expect(parse((await cli(['policy', 'show', FLEET, '--cluster', 'prod-eu'])).stdout).policy).not.toHaveProperty('sourceIps');
   });
 });

@@ -1,17 +1,17 @@
 /**
- * The packaged CloudFormation template (the one shared `serverless package`
- * run) against AWS's published resource schemas, as the CDK ships them in
- * `@aws-cdk/aws-service-spec`: every resource type exists, every property
- * (nested ones too) is one the type has, with a value of its type and, for
- * enumerations, an allowed value; required properties are present; and every
- * Ref, Fn::GetAtt, Condition and DependsOn names something that exists.
- * Values built by intrinsic functions are only checked for those references.
+ * The packaged CloudFormation templates (the shared `serverless package` runs: the default public
+ * variant, and the private variant, endpointType private) against AWS's published resource
+ * schemas, as the CDK ships them in `@aws-cdk/aws-service-spec`: every resource type exists, every
+ * property (nested ones too) is one the type has, with a value of its type and, for enumerations,
+ * an allowed value; required properties are present; and every Ref, Fn::GetAtt, Condition and
+ * DependsOn names something that exists. Values built by intrinsic functions are only checked for
+ * those references.
  */
 import { createRequire } from 'node:module';
 import { loadAwsServiceSpec } from '@aws-cdk/aws-service-spec';
 import type { SpecDatabase } from '@aws-cdk/service-spec-types';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type CloudFormationTemplate, packagedService } from './support/serverless';
+import { type CloudFormationTemplate, PRIVATE_VARIANT, packagedService } from './support/serverless';
 
 const edgeProtection = createRequire(import.meta.url)('../scripts/edge-protection.cjs') as {
   addEdgeProtection: (template: CloudFormationTemplate, options: Record<string, string>) => void;
@@ -22,11 +22,15 @@ type PropertyType = { type: string; reference?: { $ref: string }; element?: Prop
 type Property = { type: PropertyType; required?: boolean };
 
 let db: SpecDatabase;
-let template: Template;
+const templates: Record<'public' | 'private', Template> = {} as Record<'public' | 'private', Template>;
 
 beforeAll(async () => {
   // Loaded once: ~1 s and ~180 MB (a 2.6 MB gzipped JSON database of every resource type).
-  [db, { template }] = await Promise.all([loadAwsServiceSpec(), packagedService()]);
+  let publicVariant: { template: Template };
+  let privateVariant: { template: Template };
+  [db, publicVariant, privateVariant] = await Promise.all([loadAwsServiceSpec(), packagedService(), packagedService(PRIVATE_VARIANT)]);
+  templates.public = publicVariant.template;
+  templates.private = privateVariant.template;
 }, 150_000);
 
 const isIntrinsic = (value: unknown): value is Record<string, unknown> =>
@@ -92,8 +96,8 @@ function checkProperties(values: Record<string, unknown>, properties: Record<str
 
 const PSEUDO = new Set(['AWS::AccountId', 'AWS::Partition', 'AWS::Region', 'AWS::StackId', 'AWS::StackName', 'AWS::URLSuffix', 'AWS::NoValue', 'AWS::NotificationARNs']);
 
-/** Every Ref, Fn::GetAtt, Fn::Sub variable and Condition in `node` that names nothing in the template. */
-function danglingReferences(node: unknown, path: string): string[] {
+/** Every Ref, Fn::GetAtt, Fn::Sub variable and Condition in `node` that names nothing in `template`. */
+function danglingReferences(template: Template, node: unknown, path: string): string[] {
   const resources = template.Resources;
   const known = (name: string) => PSEUDO.has(name) || name in resources || name in (template.Parameters ?? {});
   const getAtt = (target: string, attribute: string) => {
@@ -101,7 +105,7 @@ function danglingReferences(node: unknown, path: string): string[] {
     if (!spec) return [`${path}: Fn::GetAtt of unknown resource ${target}`];
     return attribute in spec.attributes ? [] : [`${path}: ${target} (${resources[target]!.Type}) has no attribute ${attribute}`];
   };
-  if (Array.isArray(node)) return node.flatMap((item, index) => danglingReferences(item, `${path}[${index}]`));
+  if (Array.isArray(node)) return node.flatMap((item, index) => danglingReferences(template, item, `${path}[${index}]`));
   if (typeof node !== 'object' || node === null) return [];
   const problems: string[] = [];
   for (const [key, value] of Object.entries(node)) {
@@ -121,35 +125,44 @@ function danglingReferences(node: unknown, path: string): string[] {
       }
     }
     if (key === 'Condition' && typeof value === 'string' && !(value in (template.Conditions ?? {}))) problems.push(`${path}: unknown condition ${value}`);
-    problems.push(...danglingReferences(value, `${path}.${key}`));
+    problems.push(...danglingReferences(template, value, `${path}.${key}`));
   }
   return problems;
 }
 
-describe('the packaged template against the AWS resource schemas', () => {
+describe.each(['public', 'private'] as const)('the packaged template (%s variant) against the AWS resource schemas', (variant) => {
   it('uses only resource types that exist', () => {
+    const template = templates[variant];
     const types = [...new Set(Object.values(template.Resources).map((resource) => resource.Type))];
     expect(types.length).toBeGreaterThan(15);
     expect(types.filter((type) => !resourceSpec(type))).toEqual([]);
   });
 
   it('gives every resource only properties its type has, of the right types and allowed values, and every required one', () => {
-    const problems = Object.entries(template.Resources).flatMap(([logicalId, resource]) =>
+    const problems = Object.entries(templates[variant].Resources).flatMap(([logicalId, resource]) =>
       checkProperties(resource.Properties ?? {}, resourceSpec(resource.Type)!.properties as Record<string, Property>, logicalId),
     );
     expect(problems).toEqual([]);
   });
 
   it('refers only to resources, attributes, parameters and conditions that exist', () => {
+    const template = templates[variant];
     const problems = [
-      ...danglingReferences(template.Resources, 'Resources'),
-      ...danglingReferences(template.Outputs ?? {}, 'Outputs'),
-      ...danglingReferences(template.Conditions ?? {}, 'Conditions'),
+      ...danglingReferences(template, template.Resources, 'Resources'),
+      ...danglingReferences(template, template.Outputs ?? {}, 'Outputs'),
+      ...danglingReferences(template, template.Conditions ?? {}, 'Conditions'),
     ];
     for (const [logicalId, resource] of Object.entries(template.Resources)) {
       for (const target of [resource.DependsOn ?? []].flat()) if (!(target in template.Resources)) problems.push(`${logicalId}: DependsOn unknown ${target}`);
     }
     expect(problems).toEqual([]);
+  });
+});
+
+describe('the schema check', () => {
+  it('covers the private variant\'s own resource types', () => {
+    const types = new Set(Object.values(templates.private.Resources).map((resource) => resource.Type));
+    for (const type of ['AWS::ApiGateway::DomainNameV2', 'AWS::ApiGateway::BasePathMappingV2', 'AWS::ApiGateway::DomainNameAccessAssociation']) expect(types, type).toContain(type);
   });
 
   it('gives the web ACL built with an allow-list (its rule, IP sets, and the rate rule scoped down from it) only properties its type has', () => {
@@ -168,13 +181,16 @@ describe('the packaged template against the AWS resource schemas', () => {
       checkProperties(properties, resourceSpec(type)!.properties as Record<string, Property>, 'X');
     expect(resourceSpec('AWS::WAFv2::WebAcl')).toBeUndefined();
     expect(problemsOf('AWS::SNS::Subscription', { Protocol: 'email', TopicARN: 'x' })).toEqual(['X.TopicARN: no such property', 'X.TopicArn: required, missing']);
-    const acl = structuredClone(template.Resources.WebhookWebAcl!.Properties!);
+    const acl = structuredClone(templates.public.Resources.WebhookWebAcl!.Properties!);
     acl.Rules[0].VisibilityConfig.MetricNames = 'x';
     acl.Scope = 'GLOBAL';
     expect(problemsOf('AWS::WAFv2::WebACL', acl)).toEqual([
       'X.Scope: "GLOBAL" is not one of CLOUDFRONT, REGIONAL',
       'X.Rules[0].VisibilityConfig.MetricNames: no such property',
     ]);
-    expect(danglingReferences({ 'Fn::GetAtt': ['WebhookWebAcl', 'Arnn'] }, 'Y')).toEqual(['Y: WebhookWebAcl (AWS::WAFv2::WebACL) has no attribute Arnn']);
+    expect(danglingReferences(templates.public, { 'Fn::GetAtt': ['WebhookWebAcl', 'Arnn'] }, 'Y')).toEqual(['Y: WebhookWebAcl (AWS::WAFv2::WebACL) has no attribute Arnn']);
+    expect(problemsOf('AWS::ApiGateway::DomainNameAccessAssociation', { DomainNameArn: 'x', AccessAssociationSource: 'vpce-0123abcd', AccessAssociationSourceType: 'VPC' })).toEqual([
+      'X.AccessAssociationSourceType: "VPC" is not one of VPCE',
+    ]);
   });
 });

@@ -40,7 +40,7 @@ describe('serverless package with a policy file', () => {
     const paramDir = serviceCopy('policy-param');
     unzipped = mkdtempSync(join(tmpdir(), 'admission-webhooks-sls-policy-zips-'));
     dirs.push(fleetDir, invalidDir, paramDir, unzipped);
-    writeFileSync(join(invalidDir, 'bad-policy.yaml'), 'version: 1\ndefaults:\n  validationAction: Deny\nclusters:\n  prod-eu:\n    imageMirrors: { docker.io: docker.io/mirror }\n');
+    writeFileSync(join(invalidDir, 'bad-policy.yaml'), 'version: 1\ndefaults:\n  validationAction: Deny\nclusters:\n  prod-eu:\n    imageMirrors: { docker.io: docker.io/mirror }\n    sourceIps: [203.0.113.0/24, 203.0.113.0/255]\n');
     [fleet, invalid, param] = await Promise.all([
       runServerless(['package', '--package', 'out', '--param=policyFile=examples/policies/fleet.yaml'], fleetDir, 120_000),
       runServerless(['package', '--package', 'out', '--param=policyFile=bad-policy.yaml'], invalidDir, 120_000),
@@ -136,6 +136,7 @@ describe('serverless package with a policy file', () => {
     expect(text).toContain('the policy file is not valid:');
     expect(text).toContain('bad-policy.yaml:3:21: defaults.validationAction: must be one of deny, warn, audit, got "Deny"');
     expect(text).toContain('bad-policy.yaml:6:19: clusters.prod-eu.imageMirrors: has target "docker.io/mirror", which overlaps the source "docker.io"');
+    expect(text).toContain('bad-policy.yaml:7:33: clusters.prod-eu.sourceIps[1]: "203.0.113.0/255", which is not an IPv4 or IPv6 address or CIDR block');
     expect(text).not.toContain('Service packaged');
   });
 

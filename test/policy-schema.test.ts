@@ -34,6 +34,7 @@ import {
   PULL_POLICY_MODES,
   VALIDATION_ACTIONS,
 } from '../lib/policies/policy-fields';
+import { ORIGIN_FIELDS, type OriginField, SOURCE_ADDRESS, VPC_ENDPOINT_ID } from '../lib/policies/cluster-origins';
 import { ROOT } from './support/serverless';
 
 const SCHEMA_FILE = join(ROOT, 'policy.schema.json');
@@ -54,7 +55,7 @@ const problemsOf = (document: unknown) => checkPolicyDocument(document, NOW).pro
 const validatorAccepts = (document: unknown): boolean => problemsOf(document).length === 0;
 
 /** What only the validator refuses: the messages of the rules JSON Schema cannot express. */
-const VALIDATOR_ONLY = /twice: give each source one target|which overlaps the source|is already the name of exceptions/;
+const VALIDATOR_ONLY = /twice: give each source one target|which overlaps the source|is already the name of exceptions|has bits set after its/;
 
 /** Both agree on `document`, and on `valid`. */
 function expectBoth(document: unknown, valid: boolean): void {
@@ -165,9 +166,65 @@ const FIELD_VALUES: { [F in FieldName]: { good: unknown[]; bad: unknown[] } } = 
   requireDigest: { good: [true, false], bad: ['true', 'yes', 1, null] },
 };
 
+/** Values of the cluster-only fields (where a cluster calls from), accepted and refused. */
+const ORIGIN_VALUES: { [F in OriginField]: { good: unknown[]; bad: unknown[] } } = {
+  sourceIps: {
+    good: [
+      ['203.0.113.7'],
+      ['203.0.113.0/28', '198.51.100.0/24', '10.0.0.0/8', '0.0.0.0/1', '255.255.255.255/32'],
+      ['2001:db8::/56', '2001:DB8:0:0:0:0:0:1', '::1', '::', '1::', '2001:db8::1/128', 'fe80::/10', '::/1'],
+      ['203.0.113.7', '2001:db8:1:2:3:4:5:6/127'],
+    ],
+    bad: [
+      '203.0.113.7',
+      [],
+      ['203.0.113.300'],
+      ['203.0.113.07'],
+      ['203.0.113'],
+      ['203.0.113.0/33'],
+      ['203.0.113.0/0'],
+      ['0.0.0.0/0'],
+      ['::/0'],
+      ['203.0.113.0/08'],
+      ['203.0.113.0/'],
+      ['2001:db8::/129'],
+      ['2001:db8:::1'],
+      ['2001:db8::1::2'],
+      ['1:2:3:4:5:6:7:8:9'],
+      ['12345::'],
+      ['::ffff:203.0.113.7'],
+      ['fe80::1%eth0'],
+      [' 203.0.113.7'],
+      ['example.com'],
+      [''],
+      [5],
+      [null],
+      null,
+    ],
+  },
+  vpcEndpointIds: {
+    good: [['vpce-0123abcd'], ['vpce-0123456789abcdef0', 'vpce-89abcdef']],
+    bad: ['vpce-0123abcd', [], ['vpce-0123abc'], ['vpce-0123456789abcdef'], ['vpce-0123ABCD'], ['vpc-0123abcd'], ['vpce-0123abcd '], [5], null],
+  },
+};
+
 describe('the schema and the validator accept the same documents', () => {
   it('covers every field the validator has', () => {
     expect(Object.keys(FIELD_VALUES).sort()).toEqual([...FIELD_NAMES].sort());
+    expect(Object.keys(ORIGIN_VALUES).sort()).toEqual([...ORIGIN_FIELDS].sort());
+  });
+
+  describe('where a cluster calls from: cluster-only fields', () => {
+    for (const field of ORIGIN_FIELDS) {
+      it(`${field}: accepts ${ORIGIN_VALUES[field].good.length} in a cluster, refuses ${ORIGIN_VALUES[field].bad.length}, and is refused in every other layer`, () => {
+        const cluster = LAYERS['clusters.<c>']!.document;
+        for (const value of ORIGIN_VALUES[field].good) expectBoth(cluster({ [field]: value }), true);
+        for (const value of ORIGIN_VALUES[field].bad) expectBoth(cluster({ [field]: value }), false);
+        for (const [layer, { document }] of Object.entries(LAYERS)) {
+          if (layer !== 'clusters.<c>') expectBoth(document({ [field]: ORIGIN_VALUES[field].good[0] }), false);
+        }
+      });
+    }
   });
 
   for (const [layer, { fields, document }] of Object.entries(LAYERS)) {
@@ -349,6 +406,8 @@ const VALIDATOR_ONLY_CASES: Array<[string, unknown, RegExp]> = [
   ['a mirror target under its own source', { version: 1, defaults: { imageMirrors: { 'docker.io': 'docker.io/mirror' } } }, /target "docker.io\/mirror", which overlaps the source "docker.io"/],
   ['a mirror target over another source', { version: 1, defaults: { imageMirrors: { 'quay.io': 'mirror.example.com', 'mirror.example.com/x': 'other.example.com' } } }, /overlaps the source "mirror.example.com\/x"/],
   ['two exceptions with one name', { version: 1, exceptions: [EXCEPTION, { ...EXCEPTION, images: ['quay.io'] }] }, /"busybox-debug" is already the name of exceptions\[0\]/],
+  ['an IPv4 block with bits set after its prefix', { version: 1, clusters: { c: { sourceIps: ['203.0.113.7/24'] } } }, /"203.0.113.7\/24" has bits set after its \/24 prefix: write the block as 203.0.113.0\/24, or the one address as 203.0.113.7/],
+  ['an IPv6 block with bits set after its prefix', { version: 1, clusters: { c: { sourceIps: ['2001:db8::1/64'] } } }, /write the block as 2001:db8::\/64, or the one address as 2001:db8::1/],
 ];
 
 describe('validator-only: what JSON Schema cannot express', () => {
@@ -364,6 +423,7 @@ describe('validator-only: what JSON Schema cannot express', () => {
     expect(schema.description).toMatch(/imageMirrors sources that are one registry once normalised/);
     expect(schema.description).toMatch(/mirror target that overlaps a source/);
     expect(schema.description).toMatch(/two exceptions with the same name/);
+    expect(schema.description).toMatch(/a sourceIps block with bits set after its prefix/);
   });
 });
 
@@ -378,7 +438,7 @@ describe("the schema's fields, enums and names are the validator's", () => {
 
   it("has every field in defaults and a cluster, the namespace fields in namespace entries, an exception's fields", () => {
     expect(keys(schema.properties.defaults.properties)).toEqual([...FIELD_NAMES].sort());
-    expect(keys(definition('cluster').properties)).toEqual([...FIELD_NAMES, 'namespaces'].sort());
+    expect(keys(definition('cluster').properties)).toEqual([...FIELD_NAMES, 'namespaces', ...ORIGIN_FIELDS].sort());
     expect(keys(definition('namespaceEntry').properties)).toEqual([...NAMESPACE_FIELDS].sort());
     expect(keys(definition('exception').properties)).toEqual([...EXCEPTION_KEYS].sort());
     for (const field of FIELD_NAMES) expect(definition(field), field).toBeDefined();
@@ -396,6 +456,8 @@ describe("the schema's fields, enums and names are the validator's", () => {
     expect(definition('clusterName').pattern).toBe(CLUSTER_NAME.source);
     expect(definition('namespacePattern').pattern).toBe(NAMESPACE_PATTERN.source);
     expect(definition('exceptionName').pattern).toBe(EXCEPTION_NAME.source);
+    expect(definition('sourceIp').pattern).toBe(SOURCE_ADDRESS.source);
+    expect(definition('vpcEndpointId').pattern).toBe(VPC_ENDPOINT_ID.source);
   });
 });
 
@@ -438,6 +500,32 @@ describe('generated values and documents (fast-check)', () => {
     );
   });
 
+  it('sourceIps and vpcEndpointIds: the schema refuses only what the validator refuses, host bits past the prefix aside', () => {
+    // Pieces near the edges of the pattern, and real addresses with any prefix (mostly with bits set past it).
+    const addressText = fc.oneof(
+      stringOf(['0', '1', '9', '25', '255', '256', '07', '.', '..', ':', '::', ':::', 'a', 'F', 'ffff', '12345', 'g', '/', '/0', '/8', '/24', '/32', '/33', '/64', '/128', '/129', '%', ' '], 10),
+      fc.tuple(fc.ipV4(), fc.integer({ min: 0, max: 33 })).map(([address, prefix]) => `${address}/${prefix}`),
+      fc.tuple(fc.ipV6(), fc.integer({ min: 0, max: 129 })).map(([address, prefix]) => `${address}/${prefix}`),
+    );
+    const endpointText = stringOf(['vpce-', 'vpc-', '0', 'a', 'f', 'A', 'g', '0123abcd', '456789abc', ' '], 5);
+    let refusedForHostBits = 0;
+    fc.assert(
+      fc.property(addressText, endpointText, (address, endpoint) => {
+        const bound = { version: 1, clusters: { c: { sourceIps: [address] } } };
+        const problems = problemsOf(bound);
+        if (schemaAccepts(bound) && problems.length > 0) {
+          expect(problems.map((problem) => problem.message).join('\n'), address).toMatch(/has bits set after its/);
+          refusedForHostBits += 1;
+        } else {
+          agree(bound);
+        }
+        agree({ version: 1, clusters: { c: { vpcEndpointIds: [endpoint] } } });
+      }),
+      { numRuns: 2000 },
+    );
+    expect(refusedForHostBits).toBeGreaterThan(0);
+  });
+
   it('expires: real calendar days only, YYYY-MM-DD, years 0100 to 9999', () => {
     fc.assert(
       fc.property(dateText, (expires) => {
@@ -453,18 +541,24 @@ describe('generated values and documents (fast-check)', () => {
     const junk = fc.constantFrom<unknown>(null, 1, 'x', true, [], {});
     const value = (field: FieldName) => mostly(fc.constantFrom(...FIELD_VALUES[field].good), fc.oneof(fc.constantFrom(...FIELD_VALUES[field].bad), junk));
     const fieldsOf = (fields: readonly FieldName[]) => fc.record(Object.fromEntries(fields.map((field) => [field, value(field)])), { requiredKeys: [] });
-    // A key the layer does not have: unknown, a field of another layer, a cluster's `namespaces`.
+    // A key the layer does not have: unknown, a field of another layer, a cluster's `namespaces` or `sourceIps`.
     const withStray = (layer: fc.Arbitrary<Record<string, unknown>>) =>
-      fc.tuple(layer, mostly(fc.constant(undefined), fc.constantFrom('colour', 'imageMirrors', 'namespaces'))).map(([fields, stray]) =>
-        stray === undefined ? fields : { ...fields, [stray]: stray === 'colour' ? 'blue' : {} },
+      fc.tuple(layer, mostly(fc.constant(undefined), fc.constantFrom('colour', 'imageMirrors', 'namespaces', 'sourceIps'))).map(([fields, stray]) =>
+        stray === undefined ? fields : { ...fields, [stray]: stray === 'colour' ? 'blue' : stray === 'sourceIps' ? ['203.0.113.7'] : {} },
       );
     const namespaceKey = mostly(fc.constantFrom('team-a', 'team-*', '*', 'sandbox'), fc.constantFrom('Team', 'a_b*'));
     const namespaceMap = mostly(fc.dictionary(namespaceKey, mostly(withStray(fieldsOf(NAMESPACE_FIELDS)), junk), { maxKeys: 3 }), junk);
     const clusterName = mostly(fc.constantFrom('prod-eu', 'dev.us', 'a_b'), fc.constantFrom('-x', 'prod eu'));
+    const origins = fc.record(
+      Object.fromEntries(ORIGIN_FIELDS.map((field) => [field, mostly(fc.constantFrom(...ORIGIN_VALUES[field].good), fc.oneof(fc.constantFrom(...ORIGIN_VALUES[field].bad), junk))])),
+      { requiredKeys: [] },
+    );
     const cluster = mostly(
       fc.oneof(
         fc.constant(null),
-        fc.tuple(withStray(fieldsOf(FIELD_NAMES)), fc.option(namespaceMap, { nil: undefined })).map(([fields, namespaces]) => (namespaces === undefined ? fields : { ...fields, namespaces })),
+        fc
+          .tuple(withStray(fieldsOf(FIELD_NAMES)), origins, fc.option(namespaceMap, { nil: undefined }))
+          .map(([fields, origin, namespaces]) => (namespaces === undefined ? { ...fields, ...origin } : { ...fields, ...origin, namespaces })),
       ),
       junk,
     );

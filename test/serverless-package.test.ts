@@ -18,10 +18,17 @@ const stagePlugin = require('../scripts/serverless-webhook-stage.cjs') as {
   addStage: (template: CloudFormationTemplate, settings: Record<string, unknown>) => void;
   addOperations: (template: CloudFormationTemplate, settings: Record<string, unknown>, names: Record<string, unknown>) => void;
 };
+const customDomain = require('../scripts/custom-domain.cjs') as { endpointTypeOf: (value: unknown) => string };
 const settings = require('../scripts/settings.cjs') as { instanceCount: (value: unknown, name: string) => number };
 const resourcePolicy = require('../scripts/resource-policy.cjs') as {
   parseSourceIps: (value: unknown) => string[];
   policyStatements: (ips: string[]) => unknown[];
+  edgeAccess: (
+    endpointType: string,
+    allowedSourceIps: unknown,
+    origins: { sourceIps?: string[]; vpcEndpointIds?: string[] } | undefined,
+  ) => { sourceIps: string[]; vpcEndpointIds: string[]; statements: unknown[]; from: string | undefined };
+  resourcePolicy: (statements: unknown[]) => unknown;
 };
 
 const SECRET_ARN =
@@ -296,7 +303,7 @@ describe('serverless package (default params, no credentials)', () => {
     for (const config of configs) expect(config).toMatchObject({ SampledRequestsEnabled: false, CloudWatchMetricsEnabled: true });
   });
 
-  it('alarms on 5XX, latency p99 above 4,000 ms (80% of timeoutSeconds 5), Lambda errors and throttles, 503s, secret read failures, 403 bursts and WAF blocks', () => {
+  it('alarms on 5XX, latency p99 above 4,000 ms (80% of timeoutSeconds 5), Lambda errors and throttles, 503s, secret read failures, 403 bursts, source mismatches and WAF blocks', () => {
     const alarms = resourcesOfType('AWS::CloudWatch::Alarm').map(([, alarm]) => alarm.Properties as Record<string, any>);
     const summary = alarms.filter((alarm) => !alarm.Metrics).map((alarm) => {
       const dimensions = Object.fromEntries(alarm.Dimensions.map((d: { Name: string; Value: unknown }) => [d.Name, d.Value]));
@@ -317,10 +324,12 @@ describe('serverless package (default params, no credentials)', () => {
         'AdmissionWebhooks SecretReadFailures validate Sum >= 1/60s',
         'AdmissionWebhooks Forbidden mutate Sum >= 50/300s',
         'AdmissionWebhooks Forbidden validate Sum >= 50/300s',
+        'AdmissionWebhooks SourceMismatch mutate Sum >= 1/60s',
+        'AdmissionWebhooks SourceMismatch validate Sum >= 1/60s',
         'AWS/WAFV2 BlockedRequests admission-webhooks-dev Sum >= 1000/300s',
       ].sort(),
     );
-    expect(alarms).toHaveLength(14);
+    expect(alarms).toHaveLength(16);
     const apiAlarm = alarms.find((alarm) => alarm.MetricName === 'Latency');
     expect(apiAlarm?.Dimensions).toEqual([{ Name: 'ApiName', Value: resourcesOfType('AWS::ApiGateway::RestApi')[0]?.[1].Properties?.Name }, { Name: 'Stage', Value: 'dev' }]);
     const wafAlarm = alarms.find((alarm) => alarm.Namespace === 'AWS/WAFV2');
@@ -399,7 +408,7 @@ describe('serverless package (default params, no credentials)', () => {
     const hidden = (line: unknown[]) => line.some((part: any) => part?.visible === false);
     const named = (namespace: string, metric: string) =>
       series.filter((line) => line[0] === namespace && line[1] === metric && !hidden(line)).map((line) => line[3]);
-    for (const metric of ['Allowed', 'Denied', 'Patched', 'Forbidden', 'AuthUnavailable', 'SecretReadFailures']) {
+    for (const metric of ['Allowed', 'Denied', 'Patched', 'Forbidden', 'SourceMismatch', 'AuthUnavailable', 'SecretReadFailures']) {
       expect(named('AdmissionWebhooks', metric), metric).toEqual(['mutate', 'validate']);
     }
     for (const metric of ['Invocations', 'Errors', 'Throttles', 'Duration']) {
@@ -412,6 +421,7 @@ describe('serverless package (default params, no credentials)', () => {
       'FILL(api4xx, 0) - FILL(forbiddenMutate, 0) - FILL(forbiddenValidate, 0) - FILL(wafBlocked, 0)',
       `SEARCH('{AdmissionWebhooks,cluster,webhook} MetricName="Allowed"', 'Sum', 300)`,
       `SEARCH('{AdmissionWebhooks,cluster,webhook} MetricName="Denied"', 'Sum', 300)`,
+      `SEARCH('{AdmissionWebhooks,cluster,webhook} MetricName="SourceMismatch"', 'Sum', 300)`,
     ]);
     // The 4XX alarm's figure, from the same hidden series as the alarm, with its threshold.
     const refused = body.widgets.find((widget: any) => widget.properties.title.startsWith('API 4XX not from the functions or WAF'));
@@ -443,11 +453,12 @@ describe('serverless.yml with other params (serverless print)', () => {
   let dir: string;
   let prod: RunResult;
   let invalid: RunResult;
+  let invalidIps: RunResult;
 
   beforeAll(async () => {
     dir = serviceCopy('print');
     const print = (args: string[]) => runServerless(['print', '--format', 'json', ...args], dir, 60_000);
-    [prod, invalid] = await Promise.all([
+    [prod, invalid, invalidIps] = await Promise.all([
       print([
         '--stage',
         'prod',
@@ -455,25 +466,19 @@ describe('serverless.yml with other params (serverless print)', () => {
         '--param=webhookTokenSecretId=admission-webhooks/prod/token',
         '--param=provisionedConcurrency=2',
       ]),
-      print(['--param=allowedSourceIps=203.0.113.300', '--param=provisionedConcurrency=two']),
+      print(['--param=provisionedConcurrency=two']),
+      // Checked by the stage plugin when the command starts (it builds the resource policy).
+      print(['--param=allowedSourceIps=203.0.113.300']),
     ]);
   }, 90_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('turns a source IP allow-list into a resource policy that denies every other address', () => {
+  it('switches the execute-api URL off, and leaves the resource policy to the stage plugin (it reads the policy file)', () => {
     expect(prod.code, prod.stderr).toBe(0);
     const { apiGateway } = JSON.parse(prod.stdout).provider;
     expect(apiGateway.disableDefaultEndpoint).toBe(true);
-    expect(apiGateway.resourcePolicy).toEqual([
-      { Effect: 'Allow', Principal: '*', Action: ['execute-api:Invoke'], Resource: 'execute-api:/*' },
-      {
-        Effect: 'Deny',
-        Principal: '*',
-        Action: ['execute-api:Invoke'],
-        Resource: 'execute-api:/*',
-        Condition: { NotIpAddress: { 'aws:SourceIp': ['203.0.113.0/24', '2001:db8::/32'] } },
-      },
-    ]);
+    expect(apiGateway).not.toHaveProperty('resourcePolicy');
+    expect(JSON.parse(prod.stdout).custom.webhookStage.allowedSourceIps).toBe('203.0.113.0/24, 2001:db8::/32');
   });
 
   it('takes params from the command line, the token secret among them', () => {
@@ -489,7 +494,8 @@ describe('serverless.yml with other params (serverless print)', () => {
 
   it('stops on an allow-list entry that is not an address, or a provisionedConcurrency that is not a count, naming the param', () => {
     expect(invalid.code).not.toBe(0);
-    expect(`${invalid.stdout}${invalid.stderr}`).toContain('allowedSourceIps has "203.0.113.300"');
+    expect(invalidIps.code).not.toBe(0);
+    expect(`${invalidIps.stdout}${invalidIps.stderr}`).toContain('allowedSourceIps has "203.0.113.300"');
     expect(`${invalid.stdout}${invalid.stderr}`).toContain('the provisionedConcurrency param must be a whole number of instances (0 for none), got "two"');
   });
 });
@@ -505,6 +511,48 @@ describe('the local plugin and resolver', () => {
     const ok = template();
     stagePlugin.addStage(ok, { throttlingRateLimit: '2.5', throttlingBurstLimit: '10' });
     expect(ok.Resources.ApiGatewayStage?.Properties?.MethodSettings[0]).toMatchObject({ ThrottlingRateLimit: 2.5, ThrottlingBurstLimit: 10 });
+  });
+
+  it('admits the allowedSourceIps param, else the union of the clusters\' sourceIps, else every address, as a resource policy that denies the rest', () => {
+    const union = { sourceIps: ['203.0.113.10/32', '2001:db8:10::/56'], vpcEndpointIds: [] };
+    const edge = (allowedSourceIps: unknown, origins: Parameters<typeof resourcePolicy.edgeAccess>[2]) => {
+      const { sourceIps, from, statements } = resourcePolicy.edgeAccess('public', allowedSourceIps, origins);
+      expect(statements).toEqual(resourcePolicy.policyStatements(sourceIps));
+      return { sourceIps, from };
+    };
+    expect(edge('192.0.2.0/24', union)).toEqual({ sourceIps: ['192.0.2.0/24'], from: 'the allowedSourceIps param' });
+    expect(edge('', union)).toEqual({ sourceIps: union.sourceIps, from: "the policy's clusters (sourceIps)" });
+    expect(edge('', { vpcEndpointIds: [] })).toEqual({ sourceIps: [], from: undefined });
+    expect(edge(undefined, undefined)).toEqual({ sourceIps: [], from: undefined });
+    expect(resourcePolicy.resourcePolicy(resourcePolicy.policyStatements([]))).toBe('');
+    expect(resourcePolicy.resourcePolicy(resourcePolicy.policyStatements(['203.0.113.0/24', '2001:db8::/32']))).toEqual({
+      Version: '2012-10-17',
+      Statement: [
+        { Effect: 'Allow', Principal: '*', Action: 'execute-api:Invoke', Resource: 'execute-api:/*' },
+        {
+          Effect: 'Deny',
+          Principal: '*',
+          Action: 'execute-api:Invoke',
+          Resource: 'execute-api:/*',
+          Condition: { NotIpAddress: { 'aws:SourceIp': ['203.0.113.0/24', '2001:db8::/32'] } },
+        },
+      ],
+    });
+  });
+
+  it('admits a private API only through the clusters\' VPC endpoints, and refuses what cannot serve', () => {
+    const origins = { vpcEndpointIds: ['vpce-0123abcd'] };
+    expect(resourcePolicy.edgeAccess('private', '', { ...origins, sourceIps: ['203.0.113.7/32'] })).toEqual({
+      sourceIps: [],
+      vpcEndpointIds: ['vpce-0123abcd'],
+      statements: [{ Effect: 'Allow', Principal: '*', Action: 'execute-api:Invoke', Resource: 'execute-api:/*', Condition: { StringEquals: { 'aws:SourceVpce': ['vpce-0123abcd'] } } }],
+      from: "the policy's clusters (vpcEndpointIds)",
+    });
+    expect(() => resourcePolicy.edgeAccess('private', '', { vpcEndpointIds: [] })).toThrow(/endpointType private needs the VPC endpoints/);
+    expect(() => resourcePolicy.edgeAccess('private', '203.0.113.0/24', origins)).toThrow(/allowedSourceIps cannot be used with endpointType private/);
+    expect(() => resourcePolicy.edgeAccess('public', '', origins)).toThrow(/binds clusters to VPC endpoints \(vpce-0123abcd\), which reach only a private API/);
+    expect(() => customDomain.endpointTypeOf('internal')).toThrow('custom.webhookStage.endpointType must be public or private, got "internal"');
+    expect(customDomain.endpointTypeOf(' private ')).toBe('private');
   });
 
   it('parses allow-lists of IPv4 and IPv6 addresses and blocks, and nothing else', () => {
@@ -549,7 +597,7 @@ describe('the local plugin and resolver', () => {
       // Without WAF there is no WAF alarm either.
       const alarmsOnly = build({ wafEnabled: 'false' });
       expect(JSON.stringify(alarmsOnly.Resources)).not.toContain('AWS/WAFV2');
-      expect(types(alarmsOnly).filter((type) => type === 'AWS::CloudWatch::Alarm')).toHaveLength(13);
+      expect(types(alarmsOnly).filter((type) => type === 'AWS::CloudWatch::Alarm')).toHaveLength(15);
       // Without WAF the 4XX alarm has no WAF blocks to subtract.
       expect(alarmsOnly.Resources.Api4xxAlarm?.Properties?.Metrics.at(-1).Expression).toBe('FILL(api4xx, 0) - FILL(forbiddenMutate, 0) - FILL(forbiddenValidate, 0)');
     });

@@ -156,6 +156,8 @@ describe('smoke against the real handlers', () => {
     expect(code).toBe(1);
     expect(stdout.match(/^FAIL/gm)).toHaveLength(3);
     expect(stdout).toContain('expected 200 allowed, got 403');
+    // A bound cluster's token from elsewhere gets the same answer; the output says so.
+    expect(stdout.match(/\(403 to this token: it is not the endpoint's, or the policy binds its cluster \(sourceIps, vpcEndpointIds\) and this machine calls from elsewhere\)/g)).toHaveLength(2);
     expectNoToken(stdout);
   });
 

@@ -367,6 +367,47 @@ clusters:
   it('refuses --cluster without --secret-id or --policy, which would ignore it', async () => {
     await expect(main(['--url', BASE, '--token', TOKEN, '--cluster', 'prod-eu'])).rejects.toThrow(/--cluster goes with --secret-id \(a fleet secret\) or --policy/);
   });
+
+  describe('the endpoint variant and where the policy binds the cluster', () => {
+    const header = (output: string) => output.split('\n---\n')[0]!;
+    const PRIVATE = 'examples/policies/private-endpoint.yaml';
+
+    it('names the addresses a bound cluster must call from, and nothing for an unbound one', async () => {
+      const bound = await main(['--url', BASE, '--token', TOKEN, '--policy', 'examples/policies/source-bound.yaml', '--cluster', 'prod-eu']);
+      expect(header(bound)).toContain('# Cluster prod-eu is bound to sourceIps 203.0.113.10, 203.0.113.11, 2001:db8:10::/56: its token is refused from anywhere else.');
+      expect(header(await run('--cluster', 'prod-eu'))).not.toContain('is bound to');
+    });
+
+    it('prints the private variant on its private domain, with what resolves it and the endpoints the cluster is bound to', async () => {
+      const output = await main(['--url', 'https://webhooks.internal.example.com', '--token', TOKEN, '--policy', PRIVATE, '--cluster', 'dev-us', '--endpoint-type', 'private']);
+      const { mutate, validate } = schemaCheck(parseStream(output));
+      expect([mutate.clientConfig.url, validate.clientConfig.url]).toEqual([`https://webhooks.internal.example.com/mutate/${TOKEN}`, `https://webhooks.internal.example.com/validate/${TOKEN}`]);
+      expect(header(output)).toContain("# Private endpoint: webhooks.internal.example.com resolves only in the clusters' VPCs");
+      expect(header(output)).toContain('# Cluster dev-us is bound to vpcEndpointIds vpce-1a2b3c4d: its token is refused from anywhere else.');
+      expect(header(await main(['--url', BASE, '--token', TOKEN]))).not.toContain('Private endpoint');
+    });
+
+    it('refuses a cluster bound to VPC endpoints on the public variant, and warns of a cluster without endpoints on the private one', async () => {
+      await expect(main(['--url', BASE, '--token', TOKEN, '--policy', PRIVATE, '--cluster', 'prod-eu'])).rejects.toThrow(
+        `${PRIVATE} binds cluster prod-eu to VPC endpoints (vpce-0a1b2c3d4e5f60718), which reach only the private variant: add --endpoint-type private`,
+      );
+      const stderr = await stderrOf(() => run('--cluster', 'prod-eu', '--endpoint-type', 'private'));
+      expect(stderr).toBe(
+        `webhook-config: warning: ${FLEET} lists no vpcEndpointIds for cluster prod-eu: the private API admits only the endpoints other clusters list, so its calls must go through one of those\n`,
+      );
+      await expect(main(['--url', BASE, '--token', TOKEN, '--endpoint-type', 'internal'])).rejects.toThrow('--endpoint-type must be public or private, got "internal"');
+    });
+
+    it.each([
+      'https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/prod',
+      'https://vpce-0a1b2c3d4e5f60718-abcdefgh.execute-api.eu-west-1.vpce.amazonaws.com',
+      'https://a1b2c3d4e5-vpce-1a2b3c4d.execute-api.cn-north-1.amazonaws.com.cn/dev',
+    ])('refuses the execute-api address %s, naming the URL to give', async (url) => {
+      const refusal = main(['--url', url, '--token', TOKEN]);
+      await expect(refusal).rejects.toBeInstanceOf(UsageError);
+      await expect(refusal).rejects.toThrow('is an execute-api address, which does not serve these webhooks: the default endpoint is switched off. Give the custom domain, https://<domainName> (the stack output WebhookBaseUrl)');
+    });
+  });
 });
 
 describe('bad input', () => {

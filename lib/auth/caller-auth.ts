@@ -30,11 +30,22 @@ export interface Caller {
   cluster?: string;
 }
 
+/** Where a request came from, as API Gateway saw it (DESIGN "Cluster identity"). */
+export interface RequestOrigin {
+  sourceIp?: string;
+  /** The execute-api VPC endpoint a private API's request came through. */
+  vpceId?: string;
+}
+
 /**
- * Checks the caller's path token within `budgetMs`; throws an HttpError with
- * 403 (missing or wrong token) or 503 (the token cannot be checked).
+ * Checks the caller's path token within `budgetMs` (and, where the matched cluster is bound to
+ * where it calls from, the request's origin); throws an HttpError with 403 (missing or wrong
+ * token) or 503 (the token cannot be checked).
  */
-export type Authenticate = (token: string | undefined, budgetMs: number) => Promise<Caller>;
+export type Authenticate = (token: string | undefined, budgetMs: number, origin?: RequestOrigin) => Promise<Caller>;
+
+/** The refusal of a wrong token: also what a right token from the wrong place gets, word for word. */
+export const WRONG_TOKEN = 'the caller token is not valid';
 
 export const RETRY_AFTER_FAILURE_MS = 10_000;
 export const MISMATCH_REFRESH_MS = 30_000;
@@ -269,7 +280,7 @@ export function createCallerAuth({ webhook, fetchVersion, ttlMs, log, startBudge
       const retried = findCaller(token, await refreshWithin(budgetMs));
       if (retried) return retried;
     }
-    throw new HttpError(403, 'the caller token is not valid');
+    throw new HttpError(403, WRONG_TOKEN);
   };
 
   if (startBudgetMs !== undefined) {

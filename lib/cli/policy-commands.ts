@@ -64,11 +64,16 @@ export function policyShow(file: string, cluster: string | undefined, namespace:
   const config = fleet.configFor(cluster, namespace);
   const named = cluster === undefined || fleet.clusters.includes(cluster);
   const stderr = named ? '' : `warning: ${file} names no cluster "${cluster}" (it has ${fleet.clusters.join(', ') || 'none'}): such a caller gets the defaults\n`;
+  const origin = cluster === undefined ? undefined : fleet.origins.get(cluster);
   const document = {
     version: check.version,
     cluster: cluster ?? null,
     namespace: namespace ?? null,
-    policy: effectiveFields(config),
+    policy: {
+      ...effectiveFields(config),
+      ...(origin?.sourceIps ? { sourceIps: origin.sourceIps.map((block) => block.text) } : {}),
+      ...(origin?.vpcEndpointIds ? { vpcEndpointIds: origin.vpcEndpointIds } : {}),
+    },
     exceptions: config.exceptions.map(({ name, expires, endsAt, images }) => ({
       name,
       expires,

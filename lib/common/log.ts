@@ -140,18 +140,21 @@ function deepFreeze<T>(value: T): T {
 }
 
 /** Events counted beside the reviews (the alarms' metric contract): one EMF record, value 1, per event. */
-export type EventMetric = 'Forbidden' | 'AuthUnavailable' | 'SecretReadFailures';
+export type EventMetric = 'Forbidden' | 'AuthUnavailable' | 'SecretReadFailures' | 'SourceMismatch';
 
 /**
- * `record` as an EMF record that counts one `metric` for its webhook (dimension set [webhook]),
- * so the WARN line that tells of the event is also its metric.
+ * `record` as an EMF record that counts one `metric` for its webhook (dimension set [webhook]), and
+ * for its webhook and cluster where the record names one, so the WARN line that tells of the event
+ * is also its metric.
  */
-export function eventRecord(record: LogRecord & { webhook: string }, metric: EventMetric, now = Date.now()): LogRecord {
+export function eventRecord(record: LogRecord & { webhook: string; cluster?: string }, metric: EventMetric, now = Date.now()): LogRecord {
   return {
     ...record,
     _aws: {
       Timestamp: now,
-      CloudWatchMetrics: [{ Namespace: METRICS_NAMESPACE, Dimensions: [['webhook']], Metrics: [{ Name: metric, Unit: 'Count' }] }],
+      CloudWatchMetrics: [
+        { Namespace: METRICS_NAMESPACE, Dimensions: record.cluster === undefined ? [['webhook']] : [['webhook'], ['webhook', 'cluster']], Metrics: [{ Name: metric, Unit: 'Count' }] },
+      ],
     },
     [metric]: 1,
   };

@@ -10,11 +10,14 @@ import type { ClusterLayer, CompiledPolicy, ExceptionRule, NamespaceLayers } fro
 import { matchesNamespace } from './policy-document';
 import { type PolicyException, withMirroredRules } from './exceptions';
 import type { PolicyFields } from './policy-fields';
+import type { ClusterOrigin } from './cluster-origins';
 
 export interface FleetPolicy {
   version: string;
   /** The clusters the policy names. */
   clusters: readonly string[];
+  /** Where each cluster that the policy binds calls from (DESIGN "Cluster identity"). */
+  origins: ReadonlyMap<string, ClusterOrigin>;
   /** The effective policy for a review of `cluster` (undefined: no cluster matched) in `namespace`. */
   configFor(cluster: string | undefined, namespace: string | undefined): Config;
 }
@@ -71,6 +74,7 @@ export function createFleetPolicy(policy: CompiledPolicy, version: string, built
   return {
     version,
     clusters: [...policy.clusters.keys()],
+    origins: new Map([...policy.clusters].filter(([, layer]) => layer.origin.sourceIps || layer.origin.vpcEndpointIds).map(([name, layer]) => [name, layer.origin])),
     configFor(cluster, namespace) {
       if (cluster === undefined) return anyCluster(namespace);
       const lookup = byCluster.get(cluster);

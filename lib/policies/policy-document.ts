@@ -7,6 +7,7 @@
  */
 import { type RegistryRule } from './image-reference';
 import { endOfDay } from './exceptions';
+import { type ClusterOrigin, ORIGIN_FIELDS, compileOrigin, fleetOrigins, withoutOriginFields } from './cluster-origins';
 import { isObject } from '../common/json';
 import {
   FIELD_NAMES,
@@ -29,6 +30,8 @@ export interface NamespaceLayers {
 export interface ClusterLayer {
   fields: Partial<PolicyFields>;
   namespaces: NamespaceLayers;
+  /** Where the cluster calls from (DESIGN "Cluster identity"); empty: anywhere. */
+  origin: ClusterOrigin;
 }
 
 /** A namespace pattern of an exception or a `namespaces` key: a name, or a prefix before `*`. */
@@ -60,7 +63,7 @@ export interface PolicyCheck {
   /** Undefined when there are problems. */
   policy: CompiledPolicy | undefined;
   problems: PolicyProblem[];
-  /** Not errors: exceptions already expired, or ending within 14 days. */
+  /** Not errors: exceptions already expired or ending within 14 days, clusters left unbound where others are bound. */
   warnings: PolicyProblem[];
 }
 
@@ -102,7 +105,7 @@ function namespaceLayers(value: unknown, path: FieldPath, problems: Problems): N
     if (!checkNamespaceKey(key, at, problems)) continue;
     const layer = mapAt(entry, at, problems);
     if (!layer) continue;
-    const fields = compileFields(layer, at, problems, NAMESPACE_FIELDS);
+    const fields = compileFields(withoutOriginFields(layer, at, problems), at, problems, NAMESPACE_FIELDS);
     const pattern = namespacePattern(key);
     if (pattern.prefix) prefixes.push({ prefix: pattern.name, fields });
     else exact.set(key, fields);
@@ -123,8 +126,9 @@ function clusterLayers(value: unknown, problems: Problems): Map<string, ClusterL
     const layer = mapAt(entry ?? {}, at, problems);
     if (!layer) continue;
     clusters.set(name, {
-      fields: compileFields(layer, at, problems, FIELD_NAMES, ['namespaces']),
+      fields: compileFields(layer, at, problems, FIELD_NAMES, ['namespaces', ...ORIGIN_FIELDS]),
       namespaces: namespaceLayers(layer.namespaces, [...at, 'namespaces'], problems),
+      origin: compileOrigin(layer, at, problems),
     });
   }
   return clusters;
@@ -200,6 +204,19 @@ function exceptionRules(value: unknown, problems: Problems, warnings: Problems, 
   return rules;
 }
 
+/** A cluster without sourceIps in a fleet whose other clusters list them: its token works from anywhere. */
+function warnUnbound(clusters: ReadonlyMap<string, ClusterLayer>, warnings: Problems): void {
+  const { withoutSourceIps } = fleetOrigins(clusters);
+  const bound = [...clusters.keys()].filter((name) => !withoutSourceIps.includes(name));
+  for (const name of withoutSourceIps) {
+    warnings.add(
+      ['clusters', name],
+      `cluster ${name} lists no sourceIps, while ${bound.join(', ')} ${bound.length === 1 ? 'does' : 'do'}: its token is accepted from any address, and the edge allow-list is built from the policy only when every cluster lists them`,
+      true,
+    );
+  }
+}
+
 /** Checks and compiles a parsed policy document; `now` judges which exceptions have expired. */
 export function checkPolicyDocument(document: unknown, now: number = Date.now()): PolicyCheck {
   const problems = new Problems();
@@ -215,10 +232,11 @@ export function checkPolicyDocument(document: unknown, now: number = Date.now())
   else if (document.version !== POLICY_VERSION) problems.add(['version'], `must be ${POLICY_VERSION}, got ${describe(document.version)}`);
   const defaultsMap = document.defaults === undefined ? {} : mapAt(document.defaults, ['defaults'], problems) ?? {};
   const policy: CompiledPolicy = {
-    defaults: compileFields(defaultsMap, ['defaults'], problems, FIELD_NAMES),
+    defaults: compileFields(withoutOriginFields(defaultsMap, ['defaults'], problems), ['defaults'], problems, FIELD_NAMES),
     namespaces: namespaceLayers(document.namespaces, ['namespaces'], problems),
     clusters: clusterLayers(document.clusters, problems),
     exceptions: exceptionRules(document.exceptions, problems, warnings, now),
   };
+  warnUnbound(policy.clusters, warnings);
   return { policy: problems.list.length === 0 ? policy : undefined, problems: problems.list, warnings: warnings.list };
 }

@@ -1,9 +1,10 @@
 /**
- * API Gateway adapter: reads method, body, path token and the API server's
- * `?timeout=` from REST (payload 1.0) and HTTP API (payload 2.0) events, and
- * builds the JSON results. No admission logic lives here.
+ * API Gateway adapter: reads method, body, path token, where the request came from and the API
+ * server's `?timeout=` from REST (payload 1.0) and HTTP API (payload 2.0) events, and builds the
+ * JSON results. No admission logic lives here.
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, APIGatewayProxyResult } from 'aws-lambda';
+import type { RequestOrigin } from '../auth/caller-auth';
 import { HttpError, badRequest, failureStatus } from '../common/status';
 
 export type GatewayEvent = APIGatewayProxyEvent | APIGatewayProxyEventV2;
@@ -38,6 +39,18 @@ export function headerOf(event: GatewayEvent, name: string): string | undefined 
 export function pathTokenOf(event: GatewayEvent): string | undefined {
   const token = event.pathParameters?.token;
   return typeof token === 'string' && token !== '' ? token : undefined;
+}
+
+/**
+ * Where the request came from, as API Gateway saw it: the client address (REST
+ * `requestContext.identity.sourceIp`, HTTP API `requestContext.http.sourceIp`) and, for a private
+ * REST API, the VPC endpoint it came through (`requestContext.identity.vpceId`).
+ */
+export function originOf(event: GatewayEvent): RequestOrigin {
+  const context = event.requestContext as { identity?: { sourceIp?: unknown; vpceId?: unknown }; http?: { sourceIp?: unknown } } | undefined;
+  const sourceIp = context?.identity?.sourceIp ?? context?.http?.sourceIp;
+  const vpceId = context?.identity?.vpceId;
+  return { sourceIp: typeof sourceIp === 'string' ? sourceIp : undefined, vpceId: typeof vpceId === 'string' ? vpceId : undefined };
 }
 
 /** The API server's `?timeout=<n>s`, in milliseconds, if present and sane. */

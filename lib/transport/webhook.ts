@@ -15,6 +15,7 @@ import {
   exceedsResultLimit,
   jsonResult,
   methodOf,
+  originOf,
   pathTokenOf,
   timeoutOf,
 } from './http';
@@ -22,6 +23,7 @@ import { type EventMetric, type LogSink, consoleSink, eventRecord, reviewRecord 
 import { type Decision, deny, requestKind, requestNamespace } from '../policies/decision';
 import { admissionResponse } from './admission-response';
 import type { Authenticate, Caller } from '../auth/caller-auth';
+import { OriginMismatch } from '../auth/caller-origin';
 import { HttpError } from '../common/status';
 
 /** The decision on one request, for the caller that authentication matched (its cluster's policy). */
@@ -65,7 +67,7 @@ export function createWebhookHandler({ name, policy, policyVersion, authenticate
     try {
       if (methodOf(event) !== 'POST') throw new HttpError(405, `method ${methodOf(event) ?? '(none)'} is not allowed: use POST`);
       authenticating = true;
-      const caller = await authenticate(pathTokenOf(event), authBudget(timeoutOf(event)));
+      const caller = await authenticate(pathTokenOf(event), authBudget(timeoutOf(event)), originOf(event));
       authenticating = false;
       const body = bodyOf(event);
       checkContentType(event);
@@ -98,6 +100,13 @@ export function createWebhookHandler({ name, policy, policyVersion, authenticate
       );
       return result;
     } catch (error) {
+      if (error instanceof OriginMismatch) {
+        // The caller was answered as a wrong token would be; the log says what happened.
+        const { cluster, origin } = error;
+        const reason = `the token of cluster ${cluster}, from an address or VPC endpoint the policy does not bind it to`;
+        log(eventRecord({ level: 'WARN', message: 'request refused', webhook: name, route, statusCode: 403, reason, cluster, ...origin }, 'SourceMismatch'));
+        return errorResult(error);
+      }
       if (error instanceof HttpError) {
         const record = { level: 'WARN', message: 'request refused', webhook: name, route, statusCode: error.statusCode, reason: error.message };
         const metric = authenticating ? AUTH_REFUSAL_METRICS[error.statusCode] : undefined;

@@ -83,8 +83,9 @@ export function runServerless(args: readonly string[], cwd: string, timeoutMs = 
   });
 }
 
-function hashInputs(): string {
-  const hash = createHash('sha256');
+/** The inputs of a package (the service's files and the lockfile) and its extra arguments, hashed. */
+function hashInputs(args: readonly string[]): string {
+  const hash = createHash('sha256').update(args.join('\0')).update('\0');
   const visit = (path: string) => {
     const stats = statSync(path);
     if (stats.isDirectory()) {
@@ -149,9 +150,9 @@ function removeStaleRuns(): void {
   }
 }
 
-async function packageOnce(): Promise<PackagedService> {
-  // One package per test run (the forked workers of a run share their parent) and per input state.
-  const dir = join(tmpdir(), `${TMP_PREFIX}package-${hashInputs()}-${process.ppid}`);
+async function packageOnce(args: readonly string[]): Promise<PackagedService> {
+  // One package per test run (the forked workers of a run share their parent), per input state and per variant.
+  const dir = join(tmpdir(), `${TMP_PREFIX}package-${hashInputs(args)}-${process.ppid}`);
   const outDir = join(dir, 'out');
   const done = join(dir, 'done.log');
   const failed = join(dir, 'failed.log');
@@ -178,7 +179,7 @@ async function packageOnce(): Promise<PackagedService> {
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
     const service = serviceCopy('service');
-    const result = await runServerless(['package', '--stage', 'dev', '--package', outDir], service, PACKAGE_TIMEOUT_MS);
+    const result = await runServerless(['package', '--stage', 'dev', '--package', outDir, ...args], service, PACKAGE_TIMEOUT_MS);
     const log = `${result.stdout}\n${result.stderr}`;
     rmSync(service, { recursive: true, force: true });
     if (result.code !== 0) {
@@ -192,12 +193,23 @@ async function packageOnce(): Promise<PackagedService> {
   }
 }
 
-let shared: Promise<PackagedService> | undefined;
+const shared = new Map<string, Promise<PackagedService>>();
 
-/** The output of one `serverless package --stage dev` (default params, no credentials), shared by the suites of a run. */
-export function packagedService(): Promise<PackagedService> {
-  shared ??= packageOnce();
-  return shared;
+/** The private variant: a private API on the VPC endpoints of examples/policies/private-endpoint.yaml. */
+export const PRIVATE_VARIANT = ['--param=endpointType=private', '--param=policyFile=examples/policies/private-endpoint.yaml'] as const;
+
+/**
+ * The output of one `serverless package --stage dev` (default params, or these extra arguments; no
+ * credentials), shared by the suites of a run.
+ */
+export function packagedService(args: readonly string[] = []): Promise<PackagedService> {
+  const key = args.join('\0');
+  let run = shared.get(key);
+  if (!run) {
+    run = packageOnce(args);
+    shared.set(key, run);
+  }
+  return run;
 }
 
 /** Extracts a zip (stored or deflated entries, as the framework writes them) into `dest`; returns the entry names. */
