@@ -54,7 +54,7 @@ function entrySource(factory: Variant['factory']): string {
 import { createCallerAuth } from './lib/auth/caller-auth';
 import { clientLoader, ${factory}, secretsManagerFetcher } from './lib/auth/secrets-manager';
 import { consoleSink } from './lib/common/log';
-import { loadConfig, loadSettings } from './lib/policies/config';
+import { loadConfig, loadSettings } from './lib/policies/fleet/config';
 import { mutatePod } from './lib/policies/mutate';
 import { START_READ_BUDGET_MS } from './lib/setup';
 import { createWebhookHandler } from './lib/transport/webhook';

@@ -7,7 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Authenticate } from '../lib/auth/caller-auth';
 import { bindCallerOrigins } from '../lib/auth/caller-origin';
-import { checkPolicyDocument } from '../lib/policies/policy-document';
+import { checkPolicyDocument } from '../lib/policies/fleet/policy-document';
 import { largeFleetPolicy } from './fleet-start';
 import { median } from './stats';
 

@@ -8,7 +8,7 @@
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import type { GatewayEvent, GatewayResult } from '../lib/transport/http';
-import { DEFAULTS } from '../lib/policies/config';
+import { DEFAULTS } from '../lib/policies/fleet/config';
 import { type Summary, summarise } from './stats';
 
 export type Handler = (event: GatewayEvent) => Promise<GatewayResult>;

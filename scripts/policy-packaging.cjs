@@ -82,7 +82,7 @@ function exampleRegistryFields(document) {
 
 /** The functions' own start-up check of their settings, on one function's environment. */
 function checkFunctionEnvironment(name, environment) {
-  const { loadSettings } = projectModule('lib/policies/config.ts');
+  const { loadSettings } = projectModule('lib/policies/fleet/config.ts');
   try {
     loadSettings(environment);
   } catch (error) {
@@ -105,7 +105,7 @@ function preparePolicy({ serviceDir, policyFile, buildDir }) {
   }
   mkdirSync(buildDir, { recursive: true });
   writeFileSync(join(buildDir, POLICY_JSON), JSON.stringify(check.document));
-  const { fleetOrigins } = projectModule('lib/policies/cluster-origins.ts');
+  const { fleetOrigins } = projectModule('lib/policies/fleet/cluster-origins.ts');
   return {
     policyFile: file,
     policyVersion: check.version,

@@ -18,7 +18,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { parseArgs } from 'node:util';
-import { CLUSTER_NAME } from '../lib/policies/policy-document';
+import { CLUSTER_NAME } from '../lib/policies/fleet/policy-document';
 import { isEntryPoint } from './entry-point';
 import { checkToken } from './webhook-config';
 

@@ -8,7 +8,7 @@ import { buildBundles, deployedBuildOptions } from '../bench/build';
 import { floorHandler } from '../bench/floor';
 import { largeFleetPolicy } from '../bench/fleet-start';
 import { originChecks } from '../bench/origin-check';
-import { checkPolicyDocument } from '../lib/policies/policy-document';
+import { checkPolicyDocument } from '../lib/policies/fleet/policy-document';
 import { deployment, deploymentPayload, podPayload, podWithContainers, tutorialPayload } from '../bench/payloads';
 import { marginalPerContainer, markdownTable, table } from '../bench/report';
 import { median, quantile, round, summarise } from '../bench/stats';

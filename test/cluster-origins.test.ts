@@ -7,7 +7,7 @@ import { isIP } from 'node:net';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { checkPolicyText, problemLine } from '../lib/cli/policy-file';
-import { SOURCE_ADDRESS, fleetOrigins } from '../lib/policies/cluster-origins';
+import { SOURCE_ADDRESS, fleetOrigins } from '../lib/policies/fleet/cluster-origins';
 
 function linesOf(text: string): string[] {
   const check = checkPolicyText(text, 'p.yaml');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { handler as mutateHandler } from '../functions/mutate';
 import { handler as validateHandler } from '../functions/validate';
-import { type Config, ConfigError, type ConfigVariable, DEFAULTS, loadConfig, loadSettings } from '../lib/policies/config';
+import { type Config, ConfigError, type ConfigVariable, DEFAULTS, loadConfig, loadSettings } from '../lib/policies/fleet/config';
 import type { LogRecord } from '../lib/common/log';
 import { mutatePod } from '../lib/policies/mutate';
 import { validateImages } from '../lib/policies/validate';

@@ -1,8 +1,8 @@
 /** The image checks validate chains: each a pure function of a parsed reference and the configuration. */
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../lib/policies/config';
-import { digestCheck, firstProblem, registryCheck, tagCheck } from '../lib/policies/image-checks';
-import { type ImageReference, parseImageReference } from '../lib/policies/image-reference';
+import { loadConfig } from '../lib/policies/fleet/config';
+import { digestCheck, firstProblem, registryCheck, tagCheck } from '../lib/policies/images/image-checks';
+import { type ImageReference, parseImageReference } from '../lib/policies/images/image-reference';
 
 const SHA = `sha256:${'ab'.repeat(32)}`;
 

@@ -1,7 +1,7 @@
 /** Registry mirror rules: parsing, which source wins, and what an image becomes. */
 import { describe, expect, it } from 'vitest';
-import { type MirrorRule, mirrorOf, mirroredImage, parseMirrorRules } from '../lib/policies/image-mirrors';
-import { parseImageReference } from '../lib/policies/image-reference';
+import { type MirrorRule, mirrorOf, mirroredImage, parseMirrorRules } from '../lib/policies/images/image-mirrors';
+import { parseImageReference } from '../lib/policies/images/image-reference';
 
 const SHA256 = '0123456789abcdef'.repeat(4);
 const ECR = '111122223333.dkr.ecr.eu-west-1.amazonaws.com';

@@ -8,7 +8,7 @@ import {
   nearMissReason,
   parseImageReference,
   parseRegistryRule,
-} from '../lib/policies/image-reference';
+} from '../lib/policies/images/image-reference';
 
 const SHA256 = '0123456789abcdef'.repeat(4);
 

@@ -1,7 +1,7 @@
 /** The mutate policy as a pure function of request and configuration (no HTTP). */
 import { describe, expect, it } from 'vitest';
 import type { AdmissionRequest } from '../lib/admission/admission-review';
-import { loadConfig } from '../lib/policies/config';
+import { loadConfig } from '../lib/policies/fleet/config';
 import { applyChecked } from '../lib/policies/json-patch';
 import { mutatePod } from '../lib/policies/mutate';
 import { podRequest } from './support/reviews';

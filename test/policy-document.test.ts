@@ -4,10 +4,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { checkPolicyText, problemLine } from '../lib/cli/policy-file';
-import { loadConfig, policyDocumentFromEnv } from '../lib/policies/config';
-import { createFleetPolicy } from '../lib/policies/fleet-policy';
-import { checkPolicyDocument } from '../lib/policies/policy-document';
-import { canonicalJson, policyVersion } from '../lib/policies/policy-version';
+import { loadConfig, policyDocumentFromEnv } from '../lib/policies/fleet/config';
+import { createFleetPolicy } from '../lib/policies/fleet/fleet-policy';
+import { checkPolicyDocument } from '../lib/policies/fleet/policy-document';
+import { canonicalJson, policyVersion } from '../lib/policies/fleet/policy-version';
 
 const NOW = Date.UTC(2026, 11, 4, 12);
 

@@ -14,7 +14,7 @@ import Ajv from 'ajv';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { DEFAULTS, policyDocumentFromEnv } from '../lib/policies/config';
+import { DEFAULTS, policyDocumentFromEnv } from '../lib/policies/fleet/config';
 import {
   CLUSTER_NAME,
   EXCEPTION_KEYS,
@@ -23,7 +23,7 @@ import {
   POLICY_VERSION,
   TOP_LEVEL_KEYS,
   checkPolicyDocument,
-} from '../lib/policies/policy-document';
+} from '../lib/policies/fleet/policy-document';
 import {
   DNS_LABEL,
   DNS_SUBDOMAIN,
@@ -33,8 +33,8 @@ import {
   PULL_POLICIES,
   PULL_POLICY_MODES,
   VALIDATION_ACTIONS,
-} from '../lib/policies/policy-fields';
-import { ORIGIN_FIELDS, type OriginField, SOURCE_ADDRESS, VPC_ENDPOINT_ID } from '../lib/policies/cluster-origins';
+} from '../lib/policies/fleet/policy-fields';
+import { ORIGIN_FIELDS, type OriginField, SOURCE_ADDRESS, VPC_ENDPOINT_ID } from '../lib/policies/fleet/cluster-origins';
 import { ROOT } from './support/serverless';
 
 const SCHEMA_FILE = join(ROOT, 'policy.schema.json');
@@ -601,8 +601,9 @@ describe('generated values and documents (fast-check)', () => {
       }),
       { numRuns: 600 },
     );
-    // The generator reaches both sides: a property over refusals alone would say little.
-    expect(accepted).toBeGreaterThan(50);
+    // The generator reaches both sides: a property over refusals alone would say little. About one
+    // document in nine is accepted (55-80 of 600 in eight runs); 20 is six deviations below that.
+    expect(accepted).toBeGreaterThan(20);
     expect(refused).toBeGreaterThan(50);
   });
 });

@@ -8,8 +8,8 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkPolicyText } from '../lib/cli/policy-file';
-import { loadConfig } from '../lib/policies/config';
-import { createFleetPolicy } from '../lib/policies/fleet-policy';
+import { loadConfig } from '../lib/policies/fleet/config';
+import { createFleetPolicy } from '../lib/policies/fleet/fleet-policy';
 
 const ROOT = join(import.meta.dirname, '..');
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');

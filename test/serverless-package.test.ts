@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkPolicyFile } from '../lib/cli/policy-file';
-import { DEFAULTS } from '../lib/policies/config';
+import { DEFAULTS } from '../lib/policies/fleet/config';
 import { type CloudFormationTemplate, type PackagedService, ROOT, type RunResult, packagedService, runServerless, serviceCopy } from './support/serverless';
 
 const require = createRequire(import.meta.url);

@@ -1,7 +1,7 @@
 /** The validate policy as a pure function of request and configuration (no HTTP). */
 import { describe, expect, it } from 'vitest';
 import type { AdmissionRequest, GroupVersionKind } from '../lib/admission/admission-review';
-import { loadConfig } from '../lib/policies/config';
+import { loadConfig } from '../lib/policies/fleet/config';
 import type { Decision } from '../lib/policies/decision';
 import { validateImages } from '../lib/policies/validate';
 import { admissionResponse } from '../lib/transport/admission-response';

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { AdmissionRequest } from '../lib/admission/admission-review';
-import { loadConfig } from '../lib/policies/config';
+import { loadConfig } from '../lib/policies/fleet/config';
 import { type GatewayEvent, MAX_BODY_BYTES } from '../lib/transport/http';
 import type { LogRecord } from '../lib/common/log';
 import { mutatePod } from '../lib/policies/mutate';

@@ -12,7 +12,7 @@
  * unbound one a single lookup (`npm run bench`, "Origin check per review").
  */
 import { BlockList, isIP } from 'node:net';
-import type { ClusterOrigin } from '../policies/cluster-origins';
+import type { ClusterOrigin } from '../policies/fleet/cluster-origins';
 import { HttpError } from '../common/status';
 import { type Authenticate, type RequestOrigin, WRONG_TOKEN } from './caller-auth';
 

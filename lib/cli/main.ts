@@ -8,7 +8,7 @@
  * (lib/cli/policy-commands.ts) have their own.
  */
 import { readFileSync } from 'node:fs';
-import { ConfigError } from '../policies/config';
+import { ConfigError } from '../policies/fleet/config';
 import { type InputProblem, problemText, readManifests } from './manifests';
 import { USAGE, UsageError, parseCommand } from './options';
 import { jsonReport, textReport } from './report';

@@ -6,7 +6,7 @@
  * names the cluster a review is judged for.
  */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { type ConfigVariable, POLICY_VARIABLES } from '../policies/config';
+import { type ConfigVariable, POLICY_VARIABLES } from '../policies/fleet/config';
 
 /** A flag for each policy variable (the others make no sense offline: there is no caller to authenticate). */
 export const CONFIG_FLAGS: ReadonlyArray<{ flag: string; variable: ConfigVariable }> = POLICY_VARIABLES.map(({ variable }) => ({

@@ -3,10 +3,10 @@
  * the policy file checked as packaging checks it, and the effective policy of one cluster and
  * namespace, written as the file would write it.
  */
-import type { Config } from '../policies/config';
-import { loadConfig } from '../policies/config';
-import { createFleetPolicy } from '../policies/fleet-policy';
-import { formatRegistryRule } from '../policies/image-reference';
+import type { Config } from '../policies/fleet/config';
+import { loadConfig } from '../policies/fleet/config';
+import { createFleetPolicy } from '../policies/fleet/fleet-policy';
+import { formatRegistryRule } from '../policies/images/image-reference';
 import { type PolicyFileCheck, checkPolicyFile, problemLine } from './policy-file';
 import { toYaml } from './report';
 

@@ -7,10 +7,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { LineCounter, type Node, isMap, isScalar, isSeq, parseDocument, visit } from 'yaml';
-import { ConfigError } from '../policies/config';
-import { type CompiledPolicy, checkPolicyDocument } from '../policies/policy-document';
-import { type FieldPath, type PolicyProblem, formatPath } from '../policies/policy-fields';
-import { policyVersion } from '../policies/policy-version';
+import { ConfigError } from '../policies/fleet/config';
+import { type CompiledPolicy, checkPolicyDocument } from '../policies/fleet/policy-document';
+import { type FieldPath, type PolicyProblem, formatPath } from '../policies/fleet/policy-fields';
+import { policyVersion } from '../policies/fleet/policy-version';
 
 export interface PositionedProblem {
   line: number;

@@ -7,12 +7,12 @@
  * (idempotent too: no target can be rewritten again).
  */
 import type { AdmissionRequest } from '../admission/admission-review';
-import type { Config } from './config';
+import type { Config } from './fleet/config';
 import { type Operation, type PointerSegment, appendUnique, fillIfEmpty, setValue } from './json-patch';
 import { field, isObject } from '../common/json';
 import { type ContainerEntry, type ImageVolumeEntry, containersOf, imageVolumesOf, podSpecOf } from './pod-spec';
-import { mirroredImage } from './image-mirrors';
-import { isAllowedImage, parseImageReference } from './image-reference';
+import { mirroredImage } from './images/image-mirrors';
+import { isAllowedImage, parseImageReference } from './images/image-reference';
 import { type Decision, allow, requestKind, requestNamespace } from './decision';
 
 /** Rewrites every image that falls under a mirror source; unparseable images are left for validate. */

@@ -1,21 +1,21 @@
 /**
  * The `validate` policy: every image of a Pod or a workload's pod template
  * must come from an allowed registry, and pass the tag and digest rules (the
- * chain of lib/policies/image-checks.ts). A Pod is judged as it arrives (mutate
+ * chain of lib/policies/images/image-checks.ts). A Pod is judged as it arrives (mutate
  * has rewritten it for the mirrors already); a workload's template, which
  * mutate never rewrites, as the mirrors will rewrite the Pods made from it. On
  * UPDATE only images the old object did not already have are judged, so a
  * legacy object can still be relabelled.
  */
 import type { AdmissionRequest } from '../admission/admission-review';
-import type { Config } from './config';
-import { type ImageRule, firstProblem } from './image-checks';
-import { type PolicyException, exceptionFor, exceptionWarning } from './exceptions';
-import { mirrorOf } from './image-mirrors';
-import { formatRegistryRule, parseImageReference } from './image-reference';
+import type { Config } from './fleet/config';
+import { type ImageRule, firstProblem } from './images/image-checks';
+import { type PolicyException, exceptionFor, exceptionWarning } from './fleet/exceptions';
+import { mirrorOf } from './images/image-mirrors';
+import { formatRegistryRule, parseImageReference } from './images/image-reference';
 import { type JsonObject, field, isObject } from '../common/json';
 import { CONTAINER_LISTS, containersOf, imageVolumesOf, podSpecOf, podSpecPath } from './pod-spec';
-import { pullPolicyProblem } from './pull-policy-check';
+import { pullPolicyProblem } from './images/pull-policy-check';
 import { type Decision, allow, deny, requestKind, requestNamespace } from './decision';
 
 /** Messages are cut near this length, with a count of what was left out. */

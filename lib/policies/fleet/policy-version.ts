@@ -5,7 +5,7 @@
  * bytes, so anyone can recompute it from the file.
  */
 import { createHash } from 'node:crypto';
-import { isObject } from '../common/json';
+import { isObject } from '../../common/json';
 
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;

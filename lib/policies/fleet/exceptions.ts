@@ -4,8 +4,8 @@
  * at review time (a date in UTC, through the end of that day), so no deploy is needed for an
  * exception to end.
  */
-import { type ImageReference, type RegistryRule, isAllowedImage, isUnderPath } from './image-reference';
-import type { MirrorRule } from './image-mirrors';
+import { type ImageReference, type RegistryRule, isAllowedImage, isUnderPath } from '../images/image-reference';
+import type { MirrorRule } from '../images/image-mirrors';
 
 export interface PolicyException {
   name: string;

@@ -6,10 +6,10 @@
  * private image included, so `validate` refuses the update (whatever VALIDATION_ACTION says, as
  * `mutate` enforces `Always` whatever it says). Images the old Pod already had are not judged.
  */
-import type { AdmissionRequest } from '../admission/admission-review';
-import type { Config } from './config';
-import { requestKind } from './decision';
-import { containersOf, podSpecOf } from './pod-spec';
+import type { AdmissionRequest } from '../../admission/admission-review';
+import type { Config } from '../fleet/config';
+import { requestKind } from '../decision';
+import { containersOf, podSpecOf } from '../pod-spec';
 
 /** Containers named in the message; the rest are counted. */
 const NAMED = 5;

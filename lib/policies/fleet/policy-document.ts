@@ -1,14 +1,14 @@
 /**
  * The fleet policy document (DESIGN "Fleet policy"), checked and compiled once: every field by
- * its compiler (lib/policies/policy-fields.ts), every layer's keys, the exceptions. The input is
+ * its compiler (lib/policies/fleet/policy-fields.ts), every layer's keys, the exceptions. The input is
  * the parsed file (plain JSON values: the function bundle reads the JSON that packaging wrote);
  * problems carry the path of the offending key or value, which the YAML reader of the tools turns
  * into `file:line:column`.
  */
-import { type RegistryRule } from './image-reference';
+import { type RegistryRule } from '../images/image-reference';
 import { endOfDay } from './exceptions';
 import { type ClusterOrigin, ORIGIN_FIELDS, compileOrigin, fleetOrigins, withoutOriginFields } from './cluster-origins';
-import { isObject } from '../common/json';
+import { isObject } from '../../common/json';
 import {
   FIELD_NAMES,
   type FieldPath,

@@ -1,13 +1,13 @@
 /**
  * The policy's fields, each checked and compiled from its value as the policy file writes it
- * (YAML or JSON types): one compiler per field, shared by the file (lib/policies/policy-document.ts)
- * and the environment variables (lib/policies/config.ts), so both forms accept exactly the same
+ * (YAML or JSON types): one compiler per field, shared by the file (lib/policies/fleet/policy-document.ts)
+ * and the environment variables (lib/policies/fleet/config.ts), so both forms accept exactly the same
  * values. A compiler records every problem it finds, with the path of the offending value, and
  * returns undefined for a value it cannot use.
  */
-import { type RegistryRule, isValidTag, parseRegistryRule } from './image-reference';
-import { type MirrorRule, parseMirrorRules } from './image-mirrors';
-import { isObject } from '../common/json';
+import { type RegistryRule, isValidTag, parseRegistryRule } from '../images/image-reference';
+import { type MirrorRule, parseMirrorRules } from '../images/image-mirrors';
+import { isObject } from '../../common/json';
 
 export const PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
 export type PullPolicy = (typeof PULL_POLICIES)[number];

@@ -5,7 +5,7 @@
  * rule before the tag rule, because pinning a digest settles both (a pinned image is not judged
  * by its tag: the runtime pulls the digest and ignores the tag).
  */
-import type { Config } from './config';
+import type { Config } from '../fleet/config';
 import { type ImageReference, isAllowedImage, nearMissReason } from './image-reference';
 
 export type ImageRule = 'registry' | 'digest' | 'tag';
