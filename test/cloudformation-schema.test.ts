@@ -13,7 +13,7 @@ import type { SpecDatabase } from '@aws-cdk/service-spec-types';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type CloudFormationTemplate, PRIVATE_VARIANT, packagedService } from './support/serverless';
 
-const edgeProtection = createRequire(import.meta.url)('../scripts/edge-protection.cjs') as {
+const edgeProtection = createRequire(import.meta.url)('../deploy/edge-protection.cjs') as {
   addEdgeProtection: (template: CloudFormationTemplate, options: Record<string, string>) => void;
 };
 

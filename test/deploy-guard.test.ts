@@ -1,6 +1,6 @@
 /**
- * The deploy guard (scripts/deploy-guard.cjs, run by the stage plugin) and the
- * token secret's derivation (scripts/token-secret.cjs). Offline, with no AWS
+ * The deploy guard (deploy/deploy-guard.cjs, run by the stage plugin) and the
+ * token secret's derivation (deploy/token-secret.cjs). Offline, with no AWS
  * credentials: a refused deploy must stop with the guard's message, not with
  * a credentials error (which would mean the guard ran after the framework
  * started talking to AWS), and a template that is fine must get past the
@@ -13,12 +13,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CloudFormationTemplate, type RunResult, packagedService, runServerless, serviceCopy } from './support/serverless';
 
 const require = createRequire(import.meta.url);
-const guard = require('../scripts/deploy-guard.cjs') as {
+const guard = require('../deploy/deploy-guard.cjs') as {
   templateProblems: (template: unknown) => string[];
   assertDeployable: (template: unknown) => void;
   assertFunctionAuthenticated: (name: string, environment: Record<string, string>) => void;
 };
-const tokenSecret = require('../scripts/token-secret.cjs') as {
+const tokenSecret = require('../deploy/token-secret.cjs') as {
   parseSecretId: (value: unknown) => string;
   parseKmsKeyArn: (value: unknown, secretId: string) => string;
   iamResource: (secretId: string) => unknown;

@@ -56,3 +56,32 @@ describe('lib layout', () => {
     expect(layerOf('policies/decision.ts')).toBeGreaterThan(layerOf('transport/webhook.ts'));
   });
 });
+
+describe('scripts/ and deploy/', () => {
+  const ROOT_DIR = join(LIB, '..');
+  const filesIn = (folder: string) => readdirSync(join(ROOT_DIR, folder)).filter((name) => /\.(c?js|ts)$/.test(name));
+  /** Relative requires and imports of a file, as paths from the project root. */
+  const dependenciesOf = (folder: string, name: string) => {
+    const text = readFileSync(join(ROOT_DIR, folder, name), 'utf8');
+    return [...text.matchAll(/(?:require\(|from\s+|import\()\s*'(\.{1,2}\/[^']+)'/g)].map((match) => posix.normalize(posix.join(folder, match[1] ?? '')));
+  };
+
+  it('keeps the deployment apart: deploy/ never imports the commands of scripts/', () => {
+    const climbing = filesIn('deploy').flatMap((name) => dependenciesOf('deploy', name).filter((target) => target.startsWith('scripts/')).map((target) => `deploy/${name} -> ${target}`));
+    expect(climbing).toEqual([]);
+    expect(filesIn('deploy')).toContain('serverless-webhook-stage.cjs');
+  });
+
+  it('holds commands only in scripts/: each is an npm script, or a module the commands share', () => {
+    const scripts = JSON.parse(readFileSync(join(ROOT_DIR, 'package.json'), 'utf8')).scripts as Record<string, string>;
+    const run = Object.values(scripts).join(' ');
+    const shared = filesIn('scripts').filter((name) => !run.includes(`scripts/${name}`));
+    expect(shared).toEqual(['entry-point.ts']);
+    const serverless = readFileSync(join(ROOT_DIR, 'serverless.yml'), 'utf8');
+    expect(serverless).not.toMatch(/\.\/scripts\//);
+  });
+
+  it('reads the imports it checks (a climbing one is found)', () => {
+    expect(dependenciesOf('deploy', 'serverless-webhook-stage.cjs')).toContain('deploy/deploy-guard.cjs');
+  });
+});

@@ -1,5 +1,5 @@
 /**
- * The policy file's delivery (scripts/policy-packaging.cjs, DESIGN "Fleet policy", Delivery):
+ * The policy file's delivery (deploy/policy-packaging.cjs, DESIGN "Fleet policy", Delivery):
  * `serverless package` checks the file and ships it as JSON in each zip, refuses an invalid file
  * with `file:line:column` and a policy param with the file field to use; the deploy guard's
  * policy checks on their own.
@@ -16,7 +16,7 @@ import { SecretsManagerEndpoint, endpointEnvironment } from './support/secrets-m
 import { ROOT, type RunResult, extractZip, runServerless, serviceCopy } from './support/serverless';
 
 const require = createRequire(import.meta.url);
-const packaging = require('../scripts/policy-packaging.cjs') as {
+const packaging = require('../deploy/policy-packaging.cjs') as {
   refusePolicyParams: (cli: unknown, config: unknown) => void;
   exampleRegistryFields: (document: unknown) => string[];
   assertPolicyDeployable: (template: unknown, options: { stage: string; allowExampleRegistry?: string }) => void;

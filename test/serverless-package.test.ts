@@ -14,13 +14,13 @@ import { DEFAULTS } from '../lib/policies/fleet/config';
 import { type CloudFormationTemplate, type PackagedService, ROOT, type RunResult, packagedService, runServerless, serviceCopy } from './support/serverless';
 
 const require = createRequire(import.meta.url);
-const stagePlugin = require('../scripts/serverless-webhook-stage.cjs') as {
+const stagePlugin = require('../deploy/serverless-webhook-stage.cjs') as {
   addStage: (template: CloudFormationTemplate, settings: Record<string, unknown>) => void;
   addOperations: (template: CloudFormationTemplate, settings: Record<string, unknown>, names: Record<string, unknown>) => void;
 };
-const customDomain = require('../scripts/custom-domain.cjs') as { endpointTypeOf: (value: unknown) => string };
-const settings = require('../scripts/settings.cjs') as { instanceCount: (value: unknown, name: string) => number };
-const resourcePolicy = require('../scripts/resource-policy.cjs') as {
+const customDomain = require('../deploy/custom-domain.cjs') as { endpointTypeOf: (value: unknown) => string };
+const settings = require('../deploy/settings.cjs') as { instanceCount: (value: unknown, name: string) => number };
+const resourcePolicy = require('../deploy/resource-policy.cjs') as {
   parseSourceIps: (value: unknown) => string[];
   policyStatements: (ips: string[]) => unknown[];
   edgeAccess: (

@@ -31,7 +31,7 @@ import { inflateRawSync } from 'node:zlib';
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SERVERLESS_BIN = createRequire(join(ROOT, 'package.json')).resolve('serverless/bin/serverless.js');
 /** What a service copy needs to bundle and run the functions. */
-const SERVICE_FILES = ['serverless.yml', 'esbuild.config.cjs', 'package.json', 'tsconfig.json', 'policy.yaml', 'examples', 'scripts', 'functions', 'lib'];
+const SERVICE_FILES = ['serverless.yml', 'esbuild.config.cjs', 'package.json', 'tsconfig.json', 'policy.yaml', 'examples', 'deploy', 'scripts', 'functions', 'lib'];
 const PACKAGE_TIMEOUT_MS = 120_000;
 export const TMP_PREFIX = 'admission-webhooks-sls-';
 

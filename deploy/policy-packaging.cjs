@@ -1,5 +1,5 @@
 // The policy file's delivery (DESIGN "Fleet policy", Delivery), run by the stage plugin
-// (scripts/serverless-webhook-stage.cjs):
+// (deploy/serverless-webhook-stage.cjs):
 // - before anything is bundled (package, `deploy function`, `npm start`, `npm run invoke`), the file
 //   named by the `policyFile` param is checked with the tools' own checker (lib/cli/policy-file.ts,
 //   loaded through tsx: one validator for the tools, packaging and the functions); an invalid file

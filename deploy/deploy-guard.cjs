@@ -2,7 +2,7 @@
 // (freshly packaged, or restored from `--package DIR`) and refuses it, before any call that reads
 // or changes the stack, if a function would run with caller authentication off or could not read
 // its token secret (its IAM, and for a secret in another account the KMS key it needs). Run by the
-// stage plugin (scripts/serverless-webhook-stage.cjs).
+// stage plugin (deploy/serverless-webhook-stage.cjs).
 'use strict';
 
 const {

@@ -1,5 +1,5 @@
 // Who may reach the API, and the REST API's resource policy that says so (set on the API by the stage
-// plugin, scripts/serverless-webhook-stage.cjs; WAF's allow-list takes the same addresses).
+// plugin, deploy/serverless-webhook-stage.cjs; WAF's allow-list takes the same addresses).
 //
 // Public API (endpointType public): the addresses are the `allowedSourceIps` stage param when set;
 // else, when every cluster of the policy file lists `sourceIps`, their union (DESIGN "Cluster
@@ -59,7 +59,7 @@ function vpcEndpointStatements(vpcEndpointIds) {
  * Who may reach an API of `endpointType` (public or private): the addresses WAF admits
  * (`sourceIps`), the VPC endpoints (`vpcEndpointIds`), the resource policy's statements, and where
  * they came from (undefined: anyone). `allowedSourceIps` is the param (a string); `origins` the
- * union of the clusters' lists (scripts/policy-packaging.cjs). Throws where the two disagree.
+ * union of the clusters' lists (deploy/policy-packaging.cjs). Throws where the two disagree.
  */
 function edgeAccess(endpointType, allowedSourceIps, origins) {
   const given = parseSourceIps(allowedSourceIps);

@@ -41,6 +41,6 @@ module.exports = {
   flag,
   optional,
   instanceCount,
-  /** Variable resolver for serverless.yml: `${file(./scripts/settings.cjs):provisionedConcurrency}`. */
+  /** Variable resolver for serverless.yml: `${file(./deploy/settings.cjs):provisionedConcurrency}`. */
   provisionedConcurrency: async ({ resolveVariable }) => instanceCount(await resolveVariable('param:provisionedConcurrency'), 'provisionedConcurrency'),
 };

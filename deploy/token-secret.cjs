@@ -1,6 +1,6 @@
 // The callers' token secret, named by one stage param (`webhookTokenSecretId`). Both the functions'
 // WEBHOOK_TOKEN_SECRET_ID and the one IAM statement that may read it come from here, so the two
-// cannot disagree (serverless.yml: `${file(./scripts/token-secret.cjs):secretId}` and `:statements`).
+// cannot disagree (serverless.yml: `${file(./deploy/token-secret.cjs):secretId}` and `:statements`).
 //
 // - A name (`admission-webhooks/prod/token`) gives the resource
 //   `arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:<name>-??????`
@@ -12,7 +12,7 @@
 //   hyphen and six letters or digits, `.../my-secret`, cannot be told from a suffix; such a
 //   secret's ARN must be given in full anyway.)
 // - Empty: caller authentication off, and no statement at all (local use; `serverless deploy`
-//   refuses such a template, scripts/deploy-guard.cjs).
+//   refuses such a template, deploy/deploy-guard.cjs).
 //
 // A secret in another account can only be shared encrypted with a customer managed KMS key, and
 // the reader needs kms:Decrypt on that key besides GetSecretValue (the AWS managed key cannot be

@@ -1,4 +1,4 @@
-// A small local plugin for serverless.yml (`plugins: - ./scripts/serverless-webhook-stage.cjs`).
+// A small local plugin for serverless.yml (`plugins: - ./deploy/serverless-webhook-stage.cjs`).
 //
 // 1. Stage throttling. The framework lets the API Gateway Deployment resource create the stage
 //    implicitly, which leaves no place for stage settings in the template (and a Deployment's
@@ -10,15 +10,15 @@
 //    `provider.apiGateway.disableDefaultEndpoint` switches off; the `WebhookBaseUrl` output
 //    (custom domain) replaces it.
 // 3. Production operations, from the other `custom.webhookStage` settings: the AWS WAF web ACL on
-//    the stage (scripts/edge-protection.cjs), the alarms and their SNS topic (scripts/alarms.cjs)
-//    and the dashboard (scripts/dashboard.cjs).
-// 4. The deploy guard (scripts/deploy-guard.cjs). `before:deploy:deploy` hooks run in plugin order,
+//    the stage (deploy/edge-protection.cjs), the alarms and their SNS topic (deploy/alarms.cjs)
+//    and the dashboard (deploy/dashboard.cjs).
+// 4. The deploy guard (deploy/deploy-guard.cjs). `before:deploy:deploy` hooks run in plugin order,
 //    core plugins first: by the time ours runs, a plain `serverless deploy` has packaged, and
 //    `serverless deploy --package DIR` has restored the packaged service from DIR, so the
 //    compiled template is the one about to be uploaded. The next step, `deploy:deploy`, makes the
 //    first call that reads or changes the stack. `serverless deploy function` is checked before
 //    its first step too (it changes one function's configuration, never IAM).
-// 5. The policy file (scripts/policy-packaging.cjs): checked and written as JSON into every zip
+// 5. The policy file (deploy/policy-packaging.cjs): checked and written as JSON into every zip
 //    before anything is bundled, recorded in the template, checked again by the deploy guard; the
 //    old policy params are refused. Its hooks must run before serverless-esbuild's (which bundle and
 //    zip in the same lifecycle events), so this plugin is listed first in serverless.yml.
@@ -27,8 +27,8 @@
 //    local` with a handler that throws at load (an invalid configuration) printed the error and
 //    then hung (floydspace/serverless-esbuild#532). The `error` hook stops esbuild's service.
 // 7. The endpoint (param `endpointType`, public or private) and who may reach it: the custom domain
-//    of the variant (scripts/custom-domain.cjs), and the API's resource policy and WAF's allow-list
-//    (scripts/resource-policy.cjs): the `allowedSourceIps` param, or else the union of the policy's
+//    of the variant (deploy/custom-domain.cjs), and the API's resource policy and WAF's allow-list
+//    (deploy/resource-policy.cjs): the `allowedSourceIps` param, or else the union of the policy's
 //    clusters' sourceIps when every cluster lists them; for a private API, the clusters' VPC
 //    endpoints. Set here, not in serverless.yml, because the policy file is read only after the
 //    framework has resolved serverless.yml's variables.
