@@ -26,7 +26,8 @@
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Document, isMap, isScalar, type Scalar } from 'yaml';
+import { Document, isMap, isScalar, parseAllDocuments, type Scalar } from 'yaml';
+import { MutatingWebhookConfiguration, ValidatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1';
 import { DEFAULTS, DNS_LABEL, DNS_SUBDOMAIN, loadConfig } from '../lib/policies/fleet/config';
 import { createFleetPolicy } from '../lib/policies/fleet/fleet-policy';
 import type { MirrorRule } from '../lib/policies/images/image-mirrors';
@@ -384,7 +385,8 @@ export function tokenFromSecret(secret: string, cluster: string | undefined): st
 const USAGE = `usage: npm run webhook-config -- --url https://<domain> (--token <token> | --secret-id <id> [--region <region>]) [--cluster <name>]
          [--policy <file> | [--exempt-namespaces ns1,ns2] [--image-pull-policy-mode default|enforce] [--image-mirrors source=target,...]]
          [--name <name>] [--timeout-seconds 5]
-         [--ca-bundle <pem file>] [--endpoint-type public|private]`;
+         [--ca-bundle <pem file>] [--endpoint-type public|private]
+       npm run webhook-config -- --check <file>|-`;
 
 const HELP = `${USAGE}
 
@@ -413,11 +415,57 @@ for \`kubectl apply -f -\`. The output carries the token: treat it as a secret.
                              or private, whose --url is the private domain only the clusters' VPCs
                              resolve; with --policy, the cluster must list vpcEndpointIds for private
                              and none for public
+  --check FILE               instead of printing: check webhook configurations (these, as printed or
+                             edited; - for standard input) against the Kubernetes API schema, offline
   --help, -h                 show this help
 
-Exit status: 0 printed, 2 bad input (the message says what is missing or wrong; for an invalid
+Exit status: 0 printed (--check: every object valid), 1 --check found a problem, 2 bad input (the message says what is missing or wrong; for an invalid
 policy file, every problem as file:line:column: field: message), 1 the secret could not be read.
 `;
+
+/** `--check` found objects that the API server would refuse; the message lists them. */
+export class CheckError extends Error {
+  override name = 'CheckError';
+}
+
+const SCHEMAS = {
+  MutatingWebhookConfiguration: MutatingWebhookConfiguration,
+  ValidatingWebhookConfiguration: ValidatingWebhookConfiguration,
+} as const;
+
+/**
+ * Checks a YAML stream of webhook configurations against the Kubernetes API schema (the
+ * admissionregistration.k8s.io/v1 models of kubernetes-models), offline: what `kubectl apply`
+ * would refuse, before it reaches a cluster. Returns one line per object; throws a CheckError
+ * listing every problem.
+ */
+export function checkConfigurations(text: string, source: string): string {
+  const documents = parseAllDocuments(text).filter((document) => document.contents !== null);
+  if (documents.length === 0) throw new CheckError(`${source}: no object to check`);
+  const lines: string[] = [];
+  const problems: string[] = [];
+  for (const [index, document] of documents.entries()) {
+    const where = `${source}: document ${index + 1}`;
+    if (document.errors.length > 0) {
+      problems.push(`${where}: not YAML: ${document.errors[0]?.message.split('\n')[0]}`);
+      continue;
+    }
+    const object = document.toJS() as { apiVersion?: unknown; kind?: unknown; metadata?: { name?: unknown } };
+    const schema = typeof object?.kind === 'string' ? SCHEMAS[object.kind as keyof typeof SCHEMAS] : undefined;
+    if (!schema || object.apiVersion !== 'admissionregistration.k8s.io/v1') {
+      problems.push(`${where}: not an admissionregistration.k8s.io/v1 MutatingWebhookConfiguration or ValidatingWebhookConfiguration`);
+      continue;
+    }
+    try {
+      new schema(object as never).validate();
+      lines.push(`ok: ${object.kind} ${String(object.metadata?.name)}`);
+    } catch (error) {
+      problems.push(`${where} (${object.kind} ${String(object.metadata?.name)}): ${(error as Error).message}`);
+    }
+  }
+  if (problems.length > 0) throw new CheckError([...lines, ...problems].join('\n'));
+  return `${lines.join('\n')}\n`;
+}
 
 /** The SDK's error when no region is configured anywhere; the command names the flag instead. */
 const REGION_MISSING = /region is missing/i;
@@ -450,6 +498,7 @@ export async function main(argv: readonly string[]): Promise<string> {
         'ca-bundle': { type: 'string' },
         region: { type: 'string' },
         'endpoint-type': { type: 'string' },
+        check: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       allowPositionals: false,
@@ -459,6 +508,17 @@ export async function main(argv: readonly string[]): Promise<string> {
     throw new UsageError(`${(error as Error).message}\n${USAGE}`);
   }
   if (values.help) return HELP;
+  if (values.check !== undefined) {
+    const given = Object.keys(values).filter((flag) => flag !== 'check');
+    if (given.length > 0) throw new UsageError(`--check takes only the file to check, not ${given.map((flag) => `--${flag}`).join(', ')}\n${USAGE}`);
+    let text: string;
+    try {
+      text = readFileSync(values.check === '-' ? 0 : values.check, 'utf8');
+    } catch (error) {
+      throw new UsageError(`--check ${JSON.stringify(values.check)} cannot be read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+    return checkConfigurations(text, values.check === '-' ? '<stdin>' : values.check);
+  }
   if (values.url === undefined) throw new UsageError(`--url is required: the base URL of the webhooks, e.g. https://webhooks.example.com\n${USAGE}`);
   if (values.token === undefined && values['secret-id'] === undefined) {
     throw new UsageError(`the token is missing: give exactly one of --token and --secret-id\n${USAGE}`);
@@ -533,7 +593,8 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     (output) => process.stdout.write(output),
     (error: unknown) => {
       const usage = error instanceof UsageError;
-      process.stderr.write(`webhook-config: ${usage ? error.message : `cannot read the token: ${String((error as Error)?.message ?? error)}`}\n`);
+      const message = usage || error instanceof CheckError ? error.message : `cannot read the token: ${String((error as Error)?.message ?? error)}`;
+      process.stderr.write(`webhook-config: ${message}\n`);
       process.exitCode = usage ? 2 : 1;
     },
   );

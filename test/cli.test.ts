@@ -416,6 +416,18 @@ describe('results', () => {
   });
 });
 
+describe('an input with no object', () => {
+  it('exits 2, so an empty pipe (a failed helm template) cannot pass a CI gate', async () => {
+    const empty = await review([], { stdin: '' });
+    expect(empty.code).toBe(EXIT_ERROR);
+    expect(empty.stderr).toBe('admission-webhooks: <stdin>: no Kubernetes object to review in the input\n');
+    const comments = await review(['-f', '-'], { stdin: '# nothing here\n---\n' });
+    expect(comments.code).toBe(EXIT_ERROR);
+    const json = await review(['-o', 'json'], { stdin: '' });
+    expect(JSON.parse(json.stdout)).toMatchObject({ allowed: false, summary: { objects: 0, errors: 1 } });
+  });
+});
+
 describe('configuration', () => {
   it('has a flag for every variable except the caller-authentication ones, listed in --help', async () => {
     expect(CONFIG_FLAGS.map(({ variable }) => variable).sort()).toEqual(

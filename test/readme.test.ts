@@ -157,3 +157,10 @@ describe('the README fleet policy example', () => {
     expect(section).toContain('allowed by exception busybox-debug until\n2027-06-30');
   });
 });
+
+describe('.gitignore', () => {
+  it('keeps out what the docs tell a user to make in the clone: packed tarballs, my-events/, certs/', () => {
+    const ignored = readFileSync(join(ROOT, '.gitignore'), 'utf8').split('\n');
+    for (const entry of ['*.tgz', '/my-events/', 'certs/']) expect(ignored).toContain(entry);
+  });
+});

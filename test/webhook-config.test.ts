@@ -6,7 +6,7 @@
  * come from a cluster's effective policy. Bad input exits with 2.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { checkPolicyFile } from '../lib/cli/policy-file';
 import { WORKLOAD_KINDS } from '../lib/policies/pod-spec';
-import { UsageError, main, policyOptions, renderWebhookConfigurations, tokenFromSecret, webhookConfigurations } from '../scripts/webhook-config';
+import { CheckError, UsageError, checkConfigurations, main, policyOptions, renderWebhookConfigurations, tokenFromSecret, webhookConfigurations } from '../scripts/webhook-config';
 import { SecretsManagerEndpoint } from './support/secrets-manager-endpoint';
 import { ROOT } from './support/serverless';
 
@@ -473,14 +473,47 @@ describe('--help', () => {
   it('prints the usage and every flag, --region and --policy included', async () => {
     const help = await main(['--help']);
     expect(help).toMatch(/^usage: npm run webhook-config -- --url/);
-    for (const flag of ['--url', '--token', '--secret-id', '--region', '--cluster', '--policy', '--exempt-namespaces', '--image-pull-policy-mode', '--image-mirrors', '--name', '--timeout-seconds', '--ca-bundle', '--help']) {
-      expect(help).toContain(`  ${flag}`);
-    }
+    // Every flag the parser takes (read from the source, so a new flag without help text fails here).
+    const source = readFileSync(join(ROOT, 'scripts', 'webhook-config.ts'), 'utf8');
+    const parsed = /options: \{([\s\S]*?)\n {6}\},/.exec(source)?.[1] ?? '';
+    const flags = [...parsed.matchAll(/^\s+'?([a-z-]+)'?: \{ type:/gm)].map((match) => `--${match[1]}`);
+    expect(flags.length).toBeGreaterThanOrEqual(15);
+    for (const flag of flags) expect(help, flag).toContain(`  ${flag}`);
     // What --policy without --cluster gives, and a cluster the file does not name.
     const flat = help.replace(/\s+/g, ' ');
     expect(flat).toContain("without --cluster, the file's defaults (what a caller that matches no cluster gets)");
     expect(flat).toContain('a cluster the file does not name gets the defaults too, with a warning');
     expect(await main(['-h'])).toBe(help);
+  });
+});
+
+describe('--check FILE: the configurations against the Kubernetes schema, offline', () => {
+  const printed = renderWebhookConfigurations({ url: 'https://webhooks.example.com', token: 'a'.repeat(32), imageMirrors: 'docker.io=mirror.example.com/hub' });
+
+  it('passes what the command prints, one line per object', () => {
+    expect(checkConfigurations(printed, 'out.yaml')).toBe('ok: MutatingWebhookConfiguration admission-webhooks\nok: ValidatingWebhookConfiguration admission-webhooks\n');
+  });
+
+  it('names each object the API server would refuse, and what is wrong', () => {
+    expect(() => checkConfigurations(printed.replace('timeoutSeconds: 5', 'timeoutSeconds: five'), 'edited.yaml')).toThrow(CheckError);
+    expect(() => checkConfigurations(printed.replace('timeoutSeconds: 5', 'timeoutSeconds: five'), 'edited.yaml')).toThrow(
+      'edited.yaml: document 1 (MutatingWebhookConfiguration admission-webhooks): data/webhooks/0/timeoutSeconds must be integer',
+    );
+    expect(() => checkConfigurations('apiVersion: v1\nkind: Pod\n', 'pod.yaml')).toThrow('pod.yaml: document 1: not an admissionregistration.k8s.io/v1');
+    expect(() => checkConfigurations('', 'empty.yaml')).toThrow('empty.yaml: no object to check');
+  });
+
+  it('reads a file or standard input, and takes no other flag', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'webhook-check-'));
+    const file = join(dir, 'configs.yaml');
+    writeFileSync(file, printed);
+    try {
+      expect(await main(['--check', file])).toContain('ok: ValidatingWebhookConfiguration');
+      await expect(main(['--check', file, '--url', 'https://x.example.com'])).rejects.toThrow('--check takes only the file to check, not --url');
+      await expect(main(['--check', join(dir, 'missing.yaml')])).rejects.toThrow(UsageError);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -50,7 +50,13 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     if (options.cluster !== undefined && !review.policyClusters.includes(options.cluster)) {
       io.stderr(`${PROGRAM}: warning: the policy names no cluster "${options.cluster}" (it has ${review.policyClusters.join(', ') || 'none'}): judged as such a caller is, with the defaults\n`);
     }
-    const { manifests, problems } = readManifests(options.files, io.readStdin);
+    const { manifests, problems: readProblems } = readManifests(options.files, io.readStdin);
+    // Nothing to review is an error: an empty pipe (a failed `helm template`) must not pass a CI gate.
+    const nothing: InputProblem[] =
+      manifests.length === 0 && readProblems.length === 0
+        ? [{ source: options.files.length === 0 ? '<stdin>' : options.files.join(', '), reason: 'no Kubernetes object to review in the input' }]
+        : [];
+    const problems = [...readProblems, ...nothing];
     const results: ReviewResult[] = [];
     const pairs: ReviewPair[] = [];
     const reviewProblems: InputProblem[] = [];
