@@ -41,7 +41,10 @@ function eventPolicy(eventFile: string): string[] {
   const expectedPath = eventFile.replace(/\.json$/, '.expected.json');
   if (!existsSync(expectedPath)) return [];
   const policy: unknown = JSON.parse(readFileSync(expectedPath, 'utf8')).policy;
-  if (typeof policy !== 'string') return [];
+  if (typeof policy !== 'string') {
+    process.stderr.write(`invoke: under the stage's policy file (policyFile, default policy.yaml): ${expectedPath} names no other\n`);
+    return [];
+  }
   process.stderr.write(`invoke: under ${policy}, the policy ${expectedPath} names (--param=policyFile=FILE for another)\n`);
   return [`--param=policyFile=${policy}`];
 }

@@ -365,7 +365,9 @@ describe('npm run invoke (serverless invoke local, local stage)', () => {
     expectMatches(invoked.saved, { statusCode: result.statusCode, headers: result.headers ?? {}, body: result.body }, { overHttp: false });
     expect(`${invoked.stdout}${invoked.stderr}`).toMatch(/authentication is off/i);
     const policy = invoked.saved.expected.policy;
-    if (policy) expect(invoked.stderr).toContain(`invoke: under ${policy}, the policy ${invoked.saved.file.replace(/\.json$/, '.expected.json')} names`);
+    const expectedFile = invoked.saved.file.replace(/\.json$/, '.expected.json');
+    if (policy) expect(invoked.stderr).toContain(`invoke: under ${policy}, the policy ${expectedFile} names`);
+    else expect(invoked.stderr).toContain(`invoke: under the stage's policy file (policyFile, default policy.yaml): ${expectedFile} names no other`);
     // The review was judged by the policy file (as JSON in the build folder), not by built-in defaults.
     expect(invoked.stdout).toContain(`"policyVersion":"${checkPolicyFile(join(ROOT, policy ?? 'policy.yaml')).version}"`);
   });
