@@ -4,7 +4,7 @@
 //
 // The Secrets Manager client is bundled, tree-shaken to what GetSecretValue needs (the plugins below),
 // rather than taken from the Lambda runtime: `npm run bench` measured the authenticated cold start
-// (SDK load, client, secret read at init; README "Authenticated cold start") 25-118 ms faster that
+// (SDK load, client, secret read at init; docs/performance.md "Authenticated cold start") 25-118 ms faster that
 // way in every full run, because one file loads faster than the SDK's many modules. The price, also
 // measured there: each zip grows from about 11 KiB to about 75 KiB (the Smithy runtime and SigV4
 // signing; 115 KiB before the default credential chain was left out), a cold start with

@@ -9,7 +9,7 @@ export function table(headers: readonly string[], rows: readonly (readonly (stri
   return [line(head ?? []), widths.map((width) => '-'.repeat(width)).join('  '), ...body.map(line)].join('\n');
 }
 
-/** The same table in GitHub markdown, to paste into the README (numbers right-aligned). */
+/** The same table in GitHub markdown, to paste into docs/performance.md (numbers right-aligned). */
 export function markdownTable(headers: readonly string[], rows: readonly (readonly (string | number)[])[]): string {
   const numeric = headers.map((_, column) => rows.length > 0 && rows.every((row) => /^[\d$+.,x -]*[\d.]+\s*(?:µs|ms|KiB|B|%|x)?$|^$/.test(String(row[column] ?? ''))));
   const line = (row: readonly (string | number)[]) => `| ${row.map((cell) => String(cell).replaceAll('|', '\\|')).join(' | ')} |`;
@@ -19,7 +19,7 @@ export function markdownTable(headers: readonly string[], rows: readonly (readon
 export const TARGETS = {
   /**
    * Each zipped bundle: set when the AWS SDK was left to the Lambda runtime; missed since the
-   * Secrets Manager client is bundled for a faster authenticated cold start (README "Performance").
+   * Secrets Manager client is bundled for a faster authenticated cold start (docs/performance.md).
    */
   zipBytesMax: 16 * 1024,
   /** Cold start (process wall time, spawn to exit) above a bare `node -e 0`. */

@@ -8,7 +8,7 @@
 //   domain name (AWS::ApiGateway::DomainNameV2, TLS 1.2), which gets a base path mapping
 //   (AWS::ApiGateway::BasePathMappingV2) and one access association per endpoint
 //   (AWS::ApiGateway::DomainNameAccessAssociation). No Route 53 record: the name must resolve inside
-//   the clusters' VPCs, through a private hosted zone there (README "Networking").
+//   the clusters' VPCs, through a private hosted zone there (docs/deploy.md "Networking").
 // Either way the execute-api URL stays switched off (serverless.yml `disableDefaultEndpoint`), so
 // the custom domain is the only way in, and the output WebhookBaseUrl is https://<domainName>.
 'use strict';

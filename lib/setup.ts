@@ -83,7 +83,7 @@ export function loadFleetPolicy(
  * The caller authentication of one webhook. With a secret configured, loading the SDK and reading
  * the secret start at once, during Lambda's init phase, instead of inside the first request: the
  * first review no longer waits for them when it comes after init (provisioned concurrency), and
- * never waits longer than it would have (README "Performance", authenticated cold start).
+ * never waits longer than it would have (docs/performance.md, "Authenticated cold start").
  * The first read also tells, once, which clusters of the policy the secret has no token for.
  */
 export function authenticatorFor(webhook: string, settings: Settings, log: LogSink, fleet?: FleetPolicy): Authenticate {

@@ -1,5 +1,5 @@
 /**
- * lib/ is layered (README "Project layout"): every import points to the same
+ * lib/ is layered (CONTRIBUTING.md "Project layout"): every import points to the same
  * layer or one below it, so the folders read as the architecture.
  */
 import { readFileSync, readdirSync } from 'node:fs';

@@ -5,8 +5,8 @@
  *
  * The functions' client is configured from the environment Lambda gives it
  * (createSecretsManagerClient), not by the SDK's defaults, which look for
- * ~/.aws files and walk the default credential chain on a cold start (README
- * docs/performance.md "Authenticated cold start"). The commands run on a workstation (scripts/)
+ * ~/.aws files and walk the default credential chain on a cold start
+ * (docs/performance.md, "Authenticated cold start"). The commands run on a workstation (scripts/)
  * keep those defaults, for profiles and SSO (createWorkstationClient).
  *
  * The budget of a read covers everything it waits for: loading the SDK,
