@@ -110,7 +110,7 @@ function preparePolicy({ serviceDir, policyFile, buildDir }) {
     policyFile: file,
     policyVersion: check.version,
     exampleRegistry: exampleRegistryFields(check.document),
-    warnings: check.warnings.map((warning) => problemLine(file, warning, 'warning')),
+    warnings: check.warnings.map((warning) => problemLine(file, warning)),
     // Where the clusters call from, for the edge (DESIGN "Cluster identity").
     origins: fleetOrigins(check.policy.clusters),
   };

@@ -63,7 +63,7 @@ describe('serverless package with a policy file', () => {
     const template = JSON.parse(readFileSync(join(fleetDir, 'out', 'cloudformation-template-update-stack.json'), 'utf8'));
     expect(template.Metadata.AdmissionWebhooksPolicy).toEqual({ policyFile: 'examples/policies/fleet.yaml', policyVersion: check.version, exampleRegistry: ['defaults.allowedRegistries', 'namespaces.team-a-*.allowedRegistries'] });
     // The expired exception of the example is a warning, not an error.
-    expect(output(fleet)).toContain('examples/policies/fleet.yaml:39:14: warning: exceptions[1].expires: exception legacy-tools expired on 2024-06-30');
+    expect(output(fleet)).toContain('Warning: examples/policies/fleet.yaml:39:14: exceptions[1].expires: exception legacy-tools expired on 2024-06-30');
   });
 
   describe('the packaged functions, given the fleet token secret', () => {
