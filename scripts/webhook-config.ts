@@ -29,7 +29,6 @@ import { parseArgs } from 'node:util';
 import { Document, isMap, isScalar, parseAllDocuments, type Scalar } from 'yaml';
 import { MutatingWebhookConfiguration, ValidatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1';
 import { DEFAULTS, DNS_LABEL, DNS_SUBDOMAIN, loadConfig } from '../lib/policies/fleet/config';
-import { createFleetPolicy } from '../lib/policies/fleet/fleet-policy';
 import type { MirrorRule } from '../lib/policies/images/image-mirrors';
 import { checkPolicyFile, problemLine } from '../lib/cli/policy-file';
 import { parseTokenSecret } from '../lib/auth/caller-auth';
@@ -326,11 +325,11 @@ const POLICY_FLAGS = { 'exempt-namespaces': 'exemptNamespaces', 'image-pull-poli
  */
 export function policyOptions(file: string, cluster: string | undefined): { options: PolicyOptions; warning?: string } {
   const check = checkPolicyFile(file);
-  if (!check.policy || check.version === undefined) {
+  const { fleet } = check;
+  if (!fleet) {
     const count = check.problems.length === 1 ? '1 problem' : `${check.problems.length} problems`;
     throw new UsageError([`--policy ${file} is not a valid policy (${count}):`, ...check.problems.map((problem) => problemLine(file, problem))].join('\n'));
   }
-  const fleet = createFleetPolicy(check.policy, check.version, loadConfig({}));
   const config = fleet.configFor(cluster, undefined);
   const origin = cluster === undefined ? undefined : fleet.origins.get(cluster);
   const options: PolicyOptions = {
@@ -339,7 +338,7 @@ export function policyOptions(file: string, cluster: string | undefined): { opti
     imageMirrors: config.imageMirrors,
     policy: {
       file,
-      version: check.version,
+      version: fleet.version,
       cluster,
       ...(origin ? { origin: { sourceIps: origin.sourceIps?.map((block) => block.text), vpcEndpointIds: origin.vpcEndpointIds } } : {}),
     },

@@ -4,8 +4,6 @@
  * namespace, written as the file would write it.
  */
 import type { Config } from '../policies/fleet/config';
-import { loadConfig } from '../policies/fleet/config';
-import { createFleetPolicy } from '../policies/fleet/fleet-policy';
 import { formatRegistryRule } from '../policies/images/image-reference';
 import { type PolicyFileCheck, checkPolicyFile, problemLine } from './policy-file';
 import { toYaml } from './report';
@@ -57,16 +55,16 @@ function effectiveFields(config: Config): Record<string, unknown> {
 /** `policy show`: the effective policy of a cluster (none: a caller the file does not name) in a namespace, and the version. */
 export function policyShow(file: string, cluster: string | undefined, namespace: string | undefined, now: number = Date.now()): CommandOutput {
   const check = checkPolicyFile(file, now);
-  if (!check.policy || !check.version) {
+  const { fleet } = check;
+  if (!fleet) {
     return { code: unreadable(check) ? CHECK_UNREADABLE : CHECK_INVALID, stdout: '', stderr: check.problems.map((problem) => `${problemLine(file, problem)}\n`).join('') };
   }
-  const fleet = createFleetPolicy(check.policy, check.version, loadConfig({}));
   const config = fleet.configFor(cluster, namespace);
   const named = cluster === undefined || fleet.clusters.includes(cluster);
   const stderr = named ? '' : `warning: ${file} names no cluster "${cluster}" (it has ${fleet.clusters.join(', ') || 'none'}): such a caller gets the defaults\n`;
   const origin = cluster === undefined ? undefined : fleet.origins.get(cluster);
   const document = {
-    version: check.version,
+    version: fleet.version,
     cluster: cluster ?? null,
     namespace: namespace ?? null,
     policy: {
@@ -81,6 +79,6 @@ export function policyShow(file: string, cluster: string | undefined, namespace:
       images: images.map(formatRegistryRule),
     })),
   };
-  const header = `# ${file}, version ${check.version}: the effective policy for ${cluster === undefined ? 'a caller that matched no cluster' : `cluster ${cluster}`}${namespace === undefined ? '' : `, namespace ${namespace}`}\n`;
+  const header = `# ${file}, version ${fleet.version}: the effective policy for ${cluster === undefined ? 'a caller that matched no cluster' : `cluster ${cluster}`}${namespace === undefined ? '' : `, namespace ${namespace}`}\n`;
   return { code: CHECK_VALID, stdout: `${header}${toYaml(document)}`, stderr };
 }

@@ -7,7 +7,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { LineCounter, type Node, isMap, isScalar, isSeq, parseDocument, visit } from 'yaml';
-import { ConfigError } from '../policies/fleet/config';
+import { ConfigError, loadConfig } from '../policies/fleet/config';
+import { type FleetPolicy, createFleetPolicy } from '../policies/fleet/fleet-policy';
 import { type CompiledPolicy, checkPolicyDocument } from '../policies/fleet/policy-document';
 import { type FieldPath, type PolicyProblem, formatPath } from '../policies/fleet/policy-fields';
 import { policyVersion } from '../policies/fleet/policy-version';
@@ -27,6 +28,8 @@ export interface PolicyFileCheck {
   /** Undefined when there are problems. */
   policy: CompiledPolicy | undefined;
   version: string | undefined;
+  /** The policy ready for lookups per cluster and namespace, as the functions build it. */
+  fleet: FleetPolicy | undefined;
   problems: PositionedProblem[];
   warnings: PositionedProblem[];
 }
@@ -103,15 +106,17 @@ export function checkPolicyText(text: string, file: string, now: number = Date.n
     return { line: at?.line ?? 1, column: at?.col ?? 1, field: '', message: (error.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '') };
   });
   const problems = syntax.length > 0 ? syntax : duplicateKeys(parsed.contents, lines);
-  if (problems.length > 0) return { file, document: undefined, policy: undefined, version: undefined, problems, warnings: [] };
+  if (problems.length > 0) return { file, document: undefined, policy: undefined, version: undefined, fleet: undefined, problems, warnings: [] };
   const document: unknown = parsed.toJS();
   const check = checkPolicyDocument(document, now);
   const place = (problem: PolicyProblem) => position(parsed.contents, lines, problem);
+  const version = check.policy ? policyVersion(document) : undefined;
   return {
     file,
     document,
     policy: check.policy,
-    version: check.policy ? policyVersion(document) : undefined,
+    version,
+    fleet: check.policy && version !== undefined ? createFleetPolicy(check.policy, version, loadConfig({})) : undefined,
     problems: check.problems.map(place),
     warnings: check.warnings.map(place),
   };
@@ -124,7 +129,7 @@ export function checkPolicyFile(file: string, now: number = Date.now()): PolicyF
     text = readFileSync(file, 'utf8');
   } catch (error) {
     const message = `cannot be read: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`;
-    return { file, document: undefined, policy: undefined, version: undefined, problems: [{ line: 1, column: 1, field: '', message }], warnings: [] };
+    return { file, document: undefined, policy: undefined, version: undefined, fleet: undefined, problems: [{ line: 1, column: 1, field: '', message }], warnings: [] };
   }
   return checkPolicyText(text, file, now);
 }

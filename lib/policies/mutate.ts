@@ -12,7 +12,7 @@ import { type Operation, type PointerSegment, appendUnique, fillIfEmpty, setValu
 import { field, isObject } from '../common/json';
 import { type ContainerEntry, type ImageVolumeEntry, containersOf, imageVolumesOf, podSpecOf } from './pod-spec';
 import { mirroredImage } from './images/image-mirrors';
-import { isAllowedImage, parseImageReference } from './images/image-reference';
+import { type ImageReference, isAllowedImage, parseImageReference } from './images/image-reference';
 import { type Decision, allow, requestKind, requestNamespace } from './decision';
 
 /** Rewrites every image that falls under a mirror source; unparseable images are left for validate. */
@@ -48,16 +48,27 @@ function imageVolumeOperations(spec: Record<string, unknown>, config: Config): O
  * The pull secrets for a Pod of a selected namespace: every bare secret, and every secret with
  * registries when one of the Pod's images (after mirror rewriting) is under them.
  */
-function pullSecretOperations(spec: Record<string, unknown>, namespace: string | undefined, images: readonly unknown[], config: Config): Operation[] {
+function pullSecretOperations(
+  spec: Record<string, unknown>,
+  namespace: string | undefined,
+  entries: readonly ContainerEntry[],
+  volumes: readonly ImageVolumeEntry[],
+  config: Config,
+): Operation[] {
   const { all, names } = config.imagePullSecretNamespaces;
   if (!all && (namespace === undefined || !names.has(namespace))) return [];
-  const underAny = (registries: NonNullable<Config['imagePullSecrets'][number]['registries']>) =>
-    images.some((image) => {
-      if (typeof image !== 'string') return false;
+  // The Pod's images as they will be pulled (after mirror rewriting), parsed once and only when a
+  // secret is added by registry.
+  let pulled: ImageReference[] | undefined;
+  const pulledImages = () =>
+    (pulled ??= [...entries.map(({ container }) => container.image), ...volumes.map(({ source }) => source.reference)].flatMap((image) => {
+      if (typeof image !== 'string') return [];
       const parsed = parseImageReference(mirroredImage(image, config.imageMirrors) ?? image);
-      return parsed.ok && isAllowedImage(parsed.reference, registries);
-    });
-  const secrets = config.imagePullSecrets.filter(({ registries }) => !registries || underAny(registries)).map(({ name }) => ({ name }));
+      return parsed.ok ? [parsed.reference] : [];
+    }));
+  const secrets = config.imagePullSecrets
+    .filter(({ registries }) => !registries || pulledImages().some((reference) => isAllowedImage(reference, registries)))
+    .map(({ name }) => ({ name }));
   return appendUnique(['spec', 'imagePullSecrets'], spec.imagePullSecrets, secrets, (item) => field(item, 'name'));
 }
 
@@ -85,12 +96,11 @@ export function mutatePod(request: AdmissionRequest, config: Config): Decision {
     if (!spec || !isObject(request.object)) return allow();
     const containers = containersOf(spec);
     const volumes = imageVolumesOf(spec);
-    const images = [...containers.map(({ container }) => container.image), ...volumes.map(({ source }) => source.reference)];
     patch = [
       ...mirrorOperations(containers, volumes, config),
       ...pullPolicyOperations(containers, config),
       ...imageVolumeOperations(spec, config),
-      ...pullSecretOperations(spec, namespace, images, config),
+      ...pullSecretOperations(spec, namespace, containers, volumes, config),
     ];
   } else if (request.operation === 'UPDATE' && request.subResource === 'ephemeralcontainers') {
     const added = addedEphemeralContainers(request);

@@ -151,19 +151,26 @@ export function validateImages(request: AdmissionRequest, config: Config, now: n
 
   const oldImages = request.operation === 'UPDATE' ? imagesOf(podSpecOf(request.oldObject, path)) : new Set<unknown>();
   const { findings, exceptions } = judgeAll(spec, oldImages, config, !isPod, now);
-  const used = exceptions.length > 0 ? { exceptions: exceptions.map((exception) => exception.name) } : {};
-  const exceptionWarnings = exceptions.slice(0, MAX_WARNINGS - 2).map(exceptionWarning);
-  if (findings.length === 0) return exceptions.length > 0 ? { allowed: true, warnings: exceptionWarnings, ...used } : allow();
+  if (exceptions.length === 0) return decisionFor(findings, config, NO_WARNINGS);
+  // The exceptions used are named in warnings (first) and in the decision, for the review's log line.
+  const decision = decisionFor(findings, config, exceptions.slice(0, MAX_WARNINGS - 2).map(exceptionWarning));
+  return { ...decision, exceptions: exceptions.map((exception) => exception.name) };
+}
 
+const NO_WARNINGS: readonly string[] = [];
+
+/** The decision on the images' findings, with `leading` warnings (the exceptions used) before any of a violation. */
+function decisionFor(findings: readonly Finding[], config: Config, leading: readonly string[]): Decision {
+  if (findings.length === 0) return leading.length > 0 ? { allowed: true, warnings: [...leading] } : allow();
   const sentence = sentenceFor(findings, config);
   const found = findings.map((finding) => finding.part);
   const message = `${sentence}: ${joinBounded(found, MESSAGE_LIMIT)}`;
   switch (config.validationAction) {
     case 'deny':
-      return { ...deny(message), ...used };
+      return deny(message);
     case 'warn':
-      return { allowed: true, warnings: warningsFor(sentence, found, exceptionWarnings), violation: message, ...used };
+      return { allowed: true, warnings: warningsFor(sentence, found, leading), violation: message };
     case 'audit':
-      return { allowed: true, violation: message, ...(exceptions.length > 0 ? { warnings: exceptionWarnings } : {}), ...used };
+      return leading.length > 0 ? { allowed: true, violation: message, warnings: [...leading] } : { allowed: true, violation: message };
   }
 }

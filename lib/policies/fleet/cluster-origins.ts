@@ -6,7 +6,7 @@
  * Checked and compiled here; the functions match requests against them (lib/auth/caller-origin.ts)
  * and packaging builds the edge from the whole fleet's lists (fleetOrigins).
  */
-import { type FieldPath, type Problems, describe } from './policy-fields';
+import { type FieldPath, type Problems, listOf } from './policy-fields';
 
 /** The fields a cluster entry may set besides the policy fields and its `namespaces`. */
 export const ORIGIN_FIELDS = ['sourceIps', 'vpcEndpointIds'] as const;
@@ -94,32 +94,18 @@ function addressBlock(text: string, path: FieldPath, problems: Problems): Addres
   return { text, address, family, prefix, cidr: `${network}/${prefix}` };
 }
 
-/** A non-empty list of strings, each compiled by `entry`; undefined (with problems) otherwise. */
-function listOf<T>(value: unknown, path: FieldPath, problems: Problems, entry: (text: string, at: FieldPath) => T | undefined, why: string): T[] | undefined {
-  if (!Array.isArray(value)) return problems.add(path, `must be a list, got ${describe(value)}`);
-  if (value.length === 0) return problems.add(path, `is empty: ${why}`);
-  const before = problems.list.length;
-  const items = value.map((item, index) =>
-    typeof item === 'string' ? entry(item, [...path, index]) : problems.add([...path, index], `must be a string, got ${describe(item)}`),
-  );
-  return problems.list.length === before ? (items as T[]) : undefined;
-}
-
 /** The origin fields of one cluster entry (`at` is its path), compiled. */
 export function compileOrigin(entry: Record<string, unknown>, at: FieldPath, problems: Problems): ClusterOrigin {
   const origin: { sourceIps?: AddressBlock[]; vpcEndpointIds?: string[] } = {};
   if (entry.sourceIps !== undefined) {
-    const blocks = listOf(entry.sourceIps, [...at, 'sourceIps'], problems, (text, path) => addressBlock(text, path, problems), 'leave sourceIps out to accept the cluster from any address');
+    const blocks = listOf(addressBlock, 'leave sourceIps out to accept the cluster from any address')(entry.sourceIps, [...at, 'sourceIps'], problems);
     if (blocks) origin.sourceIps = blocks;
   }
   if (entry.vpcEndpointIds !== undefined) {
     const ids = listOf(
-      entry.vpcEndpointIds,
-      [...at, 'vpcEndpointIds'],
-      problems,
-      (text, path) => (VPC_ENDPOINT_ID.test(text) ? text : problems.add(path, `"${text}", which is not a VPC endpoint id (vpce- and 8 or 17 lower-case hex digits)`)),
+      (text, path, found) => (VPC_ENDPOINT_ID.test(text) ? text : found.add(path, `"${text}", which is not a VPC endpoint id (vpce- and 8 or 17 lower-case hex digits)`)),
       'leave vpcEndpointIds out to accept the cluster through any endpoint',
-    );
+    )(entry.vpcEndpointIds, [...at, 'vpcEndpointIds'], problems);
     if (ids) origin.vpcEndpointIds = ids;
   }
   return origin;

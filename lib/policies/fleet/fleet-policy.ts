@@ -1,8 +1,10 @@
 /**
- * The fleet policy compiled for lookups, as Kyverno's policy cache keeps its policies: each
- * cluster's layers (built-in defaults, `defaults`, `clusters.<c>`) are merged once at start-up,
- * and the effective policy of a namespace (then the top-level `namespaces` entry, then the
- * cluster's own) is merged on first use and kept, so a review only looks its policy up. Each layer
+ * The fleet policy compiled for lookups, as Kyverno's policy cache keeps its policies: the file is
+ * checked and compiled at start-up (lib/policies/fleet/policy-document.ts); each cluster's layers
+ * (built-in defaults, `defaults`, `clusters.<c>`) are merged on its first review, and the effective
+ * policy of a namespace (then the top-level `namespaces` entry, then the cluster's own) on the
+ * first review there, and kept, so a review only looks its policy up. Merging per cluster on first
+ * use keeps a large fleet's merges (every cluster against every exception) off the cold start. Each layer
  * replaces whole fields; within a `namespaces` map the exact name wins, then the longest prefix.
  */
 import type { Config } from './config';
@@ -68,24 +70,21 @@ function clusterLookup(policy: CompiledPolicy, builtins: PolicyFields, cluster: 
 }
 
 export function createFleetPolicy(policy: CompiledPolicy, version: string, builtins: PolicyFields): FleetPolicy {
-  const byCluster = new Map([...policy.clusters].map(([name, layer]) => [name, clusterLookup(policy, builtins, name, layer)]));
-  const unnamed = new Map<string, ReturnType<typeof clusterLookup>>();
-  const anyCluster = clusterLookup(policy, builtins, undefined, undefined);
+  // Keyed by the matched cluster: one the file names, one of the token secret it does not name
+  // (defaults, but exceptions may still name it), or undefined (no cluster matched). The keys come
+  // from authenticated callers only, so they are the token secret's few names.
+  const lookups = new Map<string | undefined, ReturnType<typeof clusterLookup>>();
   return {
     version,
     clusters: [...policy.clusters.keys()],
     origins: new Map([...policy.clusters].filter(([, layer]) => layer.origin.sourceIps || layer.origin.vpcEndpointIds).map(([name, layer]) => [name, layer.origin])),
     configFor(cluster, namespace) {
-      if (cluster === undefined) return anyCluster(namespace);
-      const lookup = byCluster.get(cluster);
-      if (lookup) return lookup(namespace);
-      // A cluster of the token secret that the file does not name: defaults, but exceptions may still name it.
-      let other = unnamed.get(cluster);
-      if (!other) {
-        other = clusterLookup(policy, builtins, cluster, undefined);
-        unnamed.set(cluster, other);
+      let lookup = lookups.get(cluster);
+      if (!lookup) {
+        lookup = clusterLookup(policy, builtins, cluster, cluster === undefined ? undefined : policy.clusters.get(cluster));
+        lookups.set(cluster, lookup);
       }
-      return other(namespace);
+      return lookup(namespace);
     },
   };
 }

@@ -18,6 +18,7 @@ import {
   Problems,
   compileFields,
   describe,
+  listOf,
   registryRules,
 } from './policy-fields';
 
@@ -134,14 +135,9 @@ function clusterLayers(value: unknown, problems: Problems): Map<string, ClusterL
   return clusters;
 }
 
-function names(value: unknown, path: FieldPath, problems: Problems, valid: (text: string) => boolean, what: string): string[] | undefined {
-  if (!Array.isArray(value)) return problems.add(path, `must be a list, got ${describe(value)}`);
-  const before = problems.list.length;
-  value.forEach((item, index) => {
-    if (typeof item !== 'string' || !valid(item)) problems.add([...path, index], `${typeof item === 'string' ? `"${item}"` : describe(item)} is not ${what}`);
-  });
-  if (value.length === 0) problems.add(path, 'is empty: leave the field out to cover all');
-  return problems.list.length === before ? (value as string[]) : undefined;
+/** A non-empty list of names or patterns that `valid` accepts, described as `what` in problems. */
+function names(valid: RegExp, what: string) {
+  return listOf((text, at, problems) => (valid.test(text) ? text : problems.add(at, `"${text}" is not ${what}`)), 'leave the field out to cover all');
 }
 
 function requiredString(entry: Record<string, unknown>, key: string, path: FieldPath, problems: Problems, why: string): string | undefined {
@@ -164,11 +160,10 @@ function exceptionRule(entry: unknown, path: FieldPath, problems: Problems, warn
   const expires = requiredString(map, 'expires', path, problems, 'the last day it applies, YYYY-MM-DD (UTC)');
   const endsAt = expires === undefined ? undefined : endOfDay(expires);
   if (expires !== undefined && endsAt === undefined) problems.add([...path, 'expires'], `"${expires}" is not a date: write YYYY-MM-DD (the last day the exception applies, UTC)`);
-  const clusters = map.clusters === undefined ? undefined : names(map.clusters, [...path, 'clusters'], problems, (text) => CLUSTER_NAME.test(text), 'a cluster name');
+  const clusters = map.clusters === undefined ? undefined : names(CLUSTER_NAME, 'a cluster name')(map.clusters, [...path, 'clusters'], problems);
   const namespaces =
-    map.namespaces === undefined ? undefined : names(map.namespaces, [...path, 'namespaces'], problems, (text) => NAMESPACE_PATTERN.test(text), 'a namespace name or a prefix ending in *');
-  const images = map.images === undefined ? problems.add(path, 'needs images: the image rules it lets through (registry[/path])') : registryRules(map.images, [...path, 'images'], problems);
-  if (images && images.length === 0) problems.add([...path, 'images'], 'is empty: name at least one image rule');
+    map.namespaces === undefined ? undefined : names(NAMESPACE_PATTERN, 'a namespace name or a prefix ending in *')(map.namespaces, [...path, 'namespaces'], problems);
+  const images = map.images === undefined ? problems.add(path, 'needs images: the image rules it lets through (registry[/path])') : registryRules('name at least one image rule')(map.images, [...path, 'images'], problems);
   if (problems.list.length !== before || name === undefined || reason === undefined || expires === undefined || endsAt === undefined || !images) return undefined;
   if (now >= endsAt) warnings.add([...path, 'expires'], `exception ${name} expired on ${expires}: it no longer applies; remove it`);
   else if (endsAt - now <= EXPIRY_NOTICE_MS) {

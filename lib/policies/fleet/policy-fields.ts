@@ -81,10 +81,14 @@ type Compiler<T> = (value: unknown, path: FieldPath, problems: Problems) => T | 
 
 const quote = (value: unknown): string => (typeof value === 'string' ? JSON.stringify(value) : String(JSON.stringify(value)));
 
-/** A list of strings, each checked by `entry`; undefined (with a problem) for anything else. */
-function listOf<T>(entry: (text: string, path: FieldPath, problems: Problems) => T | undefined): Compiler<T[]> {
+/**
+ * A list of strings, each checked by `entry`; undefined (with a problem) for anything else. With
+ * `nonEmpty`, an empty list is a problem too: `is empty: <nonEmpty>` (what to write instead).
+ */
+export function listOf<T>(entry: (text: string, path: FieldPath, problems: Problems) => T | undefined, nonEmpty?: string): Compiler<T[]> {
   return (value, path, problems) => {
     if (!Array.isArray(value)) return problems.add(path, `must be a list, got ${describe(value)}`);
+    if (nonEmpty !== undefined && value.length === 0) return problems.add(path, `is empty: ${nonEmpty}`);
     const before = problems.list.length;
     const items = value.map((item, index) =>
       typeof item === 'string' ? entry(item, [...path, index], problems) : problems.add([...path, index], `must be a string, got ${describe(item)}`),
@@ -117,7 +121,8 @@ const registryRule = (text: string, path: FieldPath, problems: Problems): Regist
   }
 };
 
-export const registryRules: Compiler<RegistryRule[]> = listOf(registryRule);
+/** A non-empty list of registry rules; `nonEmpty` says what to write instead of an empty one. */
+export const registryRules = (nonEmpty: string): Compiler<RegistryRule[]> => listOf(registryRule, nonEmpty);
 
 function oneOf<T extends string>(allowed: readonly T[]): Compiler<T> {
   return (value, path, problems) =>
@@ -126,11 +131,7 @@ function oneOf<T extends string>(allowed: readonly T[]): Compiler<T> {
       : problems.add(path, `must be one of ${allowed.join(', ')}, got ${typeof value === 'string' ? quote(value) : describe(value)}`);
 }
 
-const allowedRegistries: Compiler<RegistryRule[]> = (value, path, problems) => {
-  const rules = registryRules(value, path, problems);
-  if (rules && rules.length === 0) return problems.add(path, 'is empty: name at least one registry');
-  return rules;
-};
+const allowedRegistries = registryRules('name at least one registry');
 
 const pullSecret = (item: unknown, path: FieldPath, problems: Problems): PullSecret | undefined => {
   if (typeof item === 'string') {
@@ -146,8 +147,10 @@ const pullSecret = (item: unknown, path: FieldPath, problems: Problems): PullSec
     typeof item.name === 'string'
       ? named(DNS_SUBDOMAIN, 'secret name')(item.name, [...path, 'name'], problems)
       : problems.add(item.name === undefined ? path : [...path, 'name'], 'needs a name: the secret to add');
-  const registries = item.registries === undefined ? problems.add(path, 'needs registries: the registries whose images need the secret') : registryRules(item.registries, [...path, 'registries'], problems);
-  if (registries && registries.length === 0) problems.add([...path, 'registries'], 'is empty: name at least one registry, or write the bare secret name to add it to every Pod');
+  const registries =
+    item.registries === undefined
+      ? problems.add(path, 'needs registries: the registries whose images need the secret')
+      : registryRules('name at least one registry, or write the bare secret name to add it to every Pod')(item.registries, [...path, 'registries'], problems);
   return problems.list.length === before && name !== undefined && registries ? { name, registries } : undefined;
 };
 
